@@ -1,0 +1,629 @@
+'use strict'
+// breakwater benchmark harness: breakwater vs cockatiel@4 vs opossum@10 vs a bare
+// `await fn()`, in one run. See benchmark/README.md for the methodology.
+//
+//   node benchmark/bench.js            full run (< 3 min), writes benchmark/results.json
+//                                      and refreshes the results section of README.md
+//   node benchmark/bench.js --quick    smoke test (< 60 s), writes benchmark/results-quick.json
+//   --only=micro,memory,sustained,threads,cold,stats   run a subset
+//   --no-readme                        do not touch README.md
+
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const v8 = require('node:v8')
+const vm = require('node:vm')
+const { spawnSync } = require('node:child_process')
+const { Worker } = require('node:worker_threads')
+
+const {
+  ROOT, sanitize, firstLine, loadLibs, BW_BASE, LIBRARIES, LIB_LABEL, SCENARIOS, makeTarget,
+  compileLoop, uniqueName
+} = require('./targets')
+
+const argv = process.argv.slice(2)
+const QUICK = argv.includes('--quick')
+const onlyArg = argv.find((a) => a.startsWith('--only='))
+const ONLY = onlyArg ? new Set(onlyArg.slice(7).split(',')) : null
+const UPDATE_README = !QUICK && !ONLY && !argv.includes('--no-readme')
+const want = (section) => !ONLY || ONLY.has(section)
+
+const CFG = QUICK
+  ? {
+      micro: { rounds: 3, runMs: 40, warmMs: 80 },
+      memory: { count: 10000 },
+      sustained: { breakwater: { seconds: 4, window: 1 }, opossum: { seconds: 3, window: 1 } },
+      threads: { budgetMs: 500, warmMs: 200, reps: 1 },
+      cold: { rounds: 5 },
+      stats: { circuits: 1000, reps: 7 }
+    }
+  : {
+      micro: { rounds: 7, runMs: 150, warmMs: 300 },
+      memory: { count: 10000 },
+      sustained: { breakwater: { seconds: 12, window: 2 }, opossum: { seconds: 8, window: 2 } },
+      threads: { budgetMs: 1000, warmMs: 300, reps: 3 },
+      cold: { rounds: 15 },
+      stats: { circuits: 1000, reps: 25 }
+    }
+
+const GOALS = {
+  successOverhead: 0.5, // × cockatiel's overhead
+  timeoutOverhead: 1.25, // × breakwater's own no-timeout overhead
+  failureOverhead: 0.5, // × cockatiel's overhead
+  openReject: 0.3, // × cockatiel's rejection time
+  openFallback: 0.1, // × cockatiel's rejection time
+  memory: 0.5, // × cockatiel's heap per breaker
+  sustainedNs: 1.25, // last window ns/call ≤ 1.25 × first window
+  sustainedRssMB: 20, // last window RSS ≤ first + 20 MB
+  threads: 1.5, // 4 threads / 1 thread aggregate throughput
+  coldStart: 1.15, // × cockatiel's cold start
+  statsMs: 1 // getAllCircuitBreakerStats() over 1,000 circuits
+}
+
+const hr = () => process.hrtime.bigint()
+const tick = () => new Promise((resolve) => setImmediate(resolve))
+const median = (xs) => {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b)
+  if (!s.length) return NaN
+  const m = s.length >> 1
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
+}
+const log = (...a) => console.error(...a) // progress goes to stderr; tables go to stdout
+
+// gc() without requiring `node --expose-gc` on the command line (npm run bench runs plain node)
+v8.setFlagsFromString('--expose-gc')
+const gc = global.gc || vm.runInNewContext('gc')
+
+let stage = 'startup'
+let finished = false
+process.on('exit', (code) => {
+  if (!finished && code === 0) {
+    console.error(`bench: the process ran out of work during "${stage}" — a promise never settled ` +
+      '(e.g. an execute() that never resolves). Results are incomplete.')
+    process.exitCode = 1
+  }
+})
+
+// ---------------------------------------------------------------------------------------
+// Machine
+
+function machine () {
+  let cpu = os.cpus()[0]?.model || 'unknown'
+  try {
+    const m = fs.readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.+)$/m)
+    if (m) cpu = m[1].trim()
+  } catch {}
+  return {
+    nproc: typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length,
+    cpu,
+    node: process.version,
+    v8: process.versions.v8,
+    platform: `${process.platform}-${process.arch}`,
+    totalMemGB: Math.round(os.totalmem() / 2 ** 30 * 10) / 10
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// 1–5: hot paths
+
+async function runMicro (libs) {
+  const { rounds, runMs, warmMs } = CFG.micro
+  const out = {}
+  for (const sc of SCENARIOS) {
+    stage = `micro/${sc.id}`
+    const res = out[sc.id] = {}
+    const targets = []
+    for (const lib of LIBRARIES) {
+      try {
+        const tg = makeTarget(libs, lib, sc.id)
+        if (!tg) { res[lib] = { skipped: libs.breakwaterError ? 'breakwater not loadable' : 'unavailable' }; continue }
+        tg.loop = compileLoop(tg)
+        tg.samples = []
+        targets.push(tg)
+      } catch (err) {
+        res[lib] = { error: `setup: ${firstLine(err)}` }
+      }
+    }
+    // warm-up + calibration: grow the batch until warmMs is spent
+    for (const tg of targets) {
+      try {
+        await tg.ensure()
+        let n = 64
+        let calls = 0
+        const t0 = hr()
+        let elapsed = 0
+        while (elapsed < warmMs * 1e6) {
+          await tg.loop(n)
+          calls += n
+          elapsed = Number(hr() - t0)
+          n = Math.min(n * 2, 50000)
+        }
+        tg.nsEstimate = elapsed / calls
+        tg.check(await tg.loop(1))
+      } catch (err) {
+        tg.error = firstLine(err)
+      }
+    }
+    // timed runs, interleaved: every round runs every library once, rotating the order
+    const active = () => targets.filter((tg) => !tg.error)
+    for (let r = 0; r < rounds; r++) {
+      const list = active()
+      const order = list.map((_, i) => list[(i + r) % list.length])
+      for (const tg of order) {
+        try {
+          await tg.ensure()
+          await tick()
+          gc()
+          const n = Math.max(100, Math.round(runMs * 1e6 / tg.nsEstimate))
+          const t0 = hr()
+          const last = await tg.loop(n)
+          const dt = Number(hr() - t0)
+          tg.check(last)
+          tg.samples.push(dt / n)
+        } catch (err) {
+          tg.error = firstLine(err)
+        }
+      }
+    }
+    const base = targets.find((tg) => tg.lib === 'baseline')
+    const baseNs = base && !base.error ? median(base.samples) : NaN
+    for (const tg of targets) {
+      try { tg.teardown() } catch (err) { tg.error = tg.error || `teardown: ${firstLine(err)}` }
+      if (tg.error) { res[tg.lib] = { error: tg.error }; continue }
+      const ns = median(tg.samples)
+      res[tg.lib] = {
+        nsPerCall: ns,
+        overheadNs: tg.lib === 'baseline' ? 0 : ns - baseNs,
+        min: Math.min(...tg.samples),
+        max: Math.max(...tg.samples),
+        samples: tg.samples
+      }
+    }
+    log(`  ${sc.label}: ` + LIBRARIES.map((l) => `${l} ${fmtNs(res[l]?.nsPerCall)}`).join(', '))
+  }
+  return out
+}
+
+// ---------------------------------------------------------------------------------------
+// Child processes (memory, sustained, stats)
+
+function runChild (args, { exposeGc = false, timeoutMs = 120000 } = {}) {
+  const nodeArgs = [...(exposeGc ? ['--expose-gc'] : []), path.join(__dirname, 'child.js'), ...args.map(String)]
+  const r = spawnSync(process.execPath, nodeArgs, { cwd: ROOT, encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 * 2 ** 20 })
+  const line = (r.stdout || '').split('\n').reverse().find((l) => l.startsWith('RESULT '))
+  if (r.error) return { error: firstLine(r.error) }
+  if (!line) {
+    const why = r.signal ? `killed by ${r.signal}` : `exit code ${r.status}`
+    return { error: `child ${args[0]} ${args[1]}: ${why}; stderr: ${sanitize((r.stderr || '').trim().split('\n').slice(-3).join(' | ')).slice(0, 400)}` }
+  }
+  const res = JSON.parse(line.slice(7))
+  if (r.status !== 0 && !res.error) res.error = `exit code ${r.status}`
+  return res
+}
+
+function runMemory (libs) {
+  stage = 'memory'
+  const out = {}
+  for (const lib of ['breakwater', 'cockatiel', 'cockatiel-consecutive', 'opossum']) {
+    if (lib === 'breakwater' && !libs.breakwater) { out[lib] = { skipped: 'breakwater not loadable' }; continue }
+    out[lib] = runChild(['memory', lib, CFG.memory.count], { exposeGc: true })
+    const p = out[lib].perBreaker
+    log(`  memory ${lib}: ` + (p ? `heap ${fmtBytes(p.heapUsed)}/breaker, rss ${fmtBytes(p.rss)}/breaker` : out[lib].error))
+  }
+  return out
+}
+
+function runSustained (libs) {
+  stage = 'sustained'
+  const out = {}
+  for (const lib of ['breakwater', 'opossum']) {
+    if (lib === 'breakwater' && !libs.breakwater) { out[lib] = { skipped: 'breakwater not loadable' }; continue }
+    const { seconds, window } = CFG.sustained[lib]
+    const r = out[lib] = runChild(['sustained', lib, seconds, window], { timeoutMs: (seconds + 60) * 1000 })
+    if (r.error) { log(`  sustained ${lib}: ${r.error}`); continue }
+    r.nsRatio = r.last.nsPerCall / r.first.nsPerCall
+    r.rssGrowthMB = (r.last.rssEnd - r.first.rssEnd) / 2 ** 20
+    r.pass = r.nsRatio <= GOALS.sustainedNs && r.rssGrowthMB <= GOALS.sustainedRssMB
+    log(`  sustained ${lib}: first ${fmtNs(r.first.nsPerCall)} → last ${fmtNs(r.last.nsPerCall)}, ` +
+      `RSS ${fmtMB(r.first.rssEnd)} → ${fmtMB(r.last.rssEnd)}`)
+  }
+  return out
+}
+
+function runStats (libs) {
+  stage = 'stats'
+  if (!libs.breakwater) return { skipped: 'breakwater not loadable' }
+  if (typeof libs.breakwater.getAllCircuitBreakerStats !== 'function') return { error: 'getAllCircuitBreakerStats is not exported' }
+  const r = runChild(['stats', 'breakwater', CFG.stats.circuits, CFG.stats.reps], { exposeGc: true })
+  if (!r.error) r.medianMs = median(r.timesMs)
+  log(`  getAllCircuitBreakerStats over ${CFG.stats.circuits}: ` + (r.error || `${r.medianMs.toFixed(3)} ms (median)`))
+  return r
+}
+
+// ---------------------------------------------------------------------------------------
+// Threads: N worker_threads on one shared circuit, each runs for a fixed time budget
+
+async function runThreadsOnce (lib, nThreads, name) {
+  const barrier = new SharedArrayBuffer(8)
+  const flags = new Int32Array(barrier)
+  const { budgetMs, warmMs } = CFG.threads
+  const workers = []
+  const results = []
+  const done = []
+  for (let i = 0; i < nThreads; i++) {
+    const w = new Worker(path.join(__dirname, 'thread-worker.js'), { workerData: { lib, name, budgetMs, warmMs, barrier } })
+    workers.push(w)
+    done.push(new Promise((resolve) => {
+      w.once('message', (m) => { results[i] = m; resolve() })
+      w.once('error', (err) => { results[i] = { error: firstLine(err) }; resolve() })
+      w.once('exit', (code) => { if (!results[i]) results[i] = { error: `worker exited with code ${code}` }; resolve() })
+    }))
+  }
+  // barrier: wait until every worker is warmed up (or failed), then release them together
+  const deadline = Date.now() + 60000
+  while (Atomics.load(flags, 0) < nThreads && results.filter(Boolean).length === 0 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+  Atomics.store(flags, 1, 1)
+  Atomics.notify(flags, 1)
+  await Promise.all(done)
+  await Promise.all(workers.map((w) => w.terminate()))
+  const err = results.find((r) => r && r.error)
+  if (err) return { error: err.error }
+  const throughput = results.reduce((a, r) => a + r.calls / (r.elapsedNs / 1e9), 0)
+  return { threads: nThreads, throughput, perThread: results }
+}
+
+async function runThreads (libs) {
+  stage = 'threads'
+  const out = { breakwater: { 1: [], 4: [] }, baseline: { 1: [], 4: [] } }
+  const problems = []
+  const libsToRun = libs.breakwater ? ['breakwater', 'baseline'] : ['baseline']
+  if (!libs.breakwater) out.breakwater = { skipped: 'breakwater not loadable' }
+  for (let rep = 0; rep < CFG.threads.reps; rep++) {
+    for (const lib of libsToRun) {
+      for (const n of rep % 2 ? [4, 1] : [1, 4]) {
+        const name = uniqueName('bench-threads')
+        const r = await runThreadsOnce(lib, n, name)
+        if (lib === 'breakwater' && !r.error) {
+          // the shared circuit must have counted every call of every thread
+          try {
+            const b = new libs.breakwater.CircuitBreaker({ ...BW_BASE, name })
+            const st = b.getStats()
+            const expected = r.perThread.reduce((a, p) => a + p.calls + p.warmCalls, 0)
+            r.circuitSuccessCount = st.successCount
+            r.expectedSuccessCount = expected
+            if (st.successCount !== expected) {
+              problems.push(`${n} threads on one circuit: successCount ${st.successCount}, but the threads completed ${expected} calls`)
+            }
+            b.dispose()
+          } catch (err) {
+            problems.push(`attaching to the shared circuit from the main thread failed: ${firstLine(err)}`)
+          }
+        }
+        if (r.error) { out[lib][n].push({ error: r.error }); problems.push(`${lib} ${n} threads: ${r.error}`) } else out[lib][n].push(r)
+      }
+    }
+  }
+  const summary = {}
+  for (const lib of libsToRun) {
+    const t1 = median(out[lib][1].filter((r) => !r.error).map((r) => r.throughput))
+    const t4 = median(out[lib][4].filter((r) => !r.error).map((r) => r.throughput))
+    summary[lib] = { throughput1: t1, throughput4: t4, ratio: t4 / t1 }
+    log(`  threads ${lib}: 1 → ${fmtRate(t1)}, 4 → ${fmtRate(t4)} (×${(t4 / t1).toFixed(2)})`)
+  }
+  return { runs: out, summary, problems: [...new Set(problems)] }
+}
+
+// ---------------------------------------------------------------------------------------
+// Cold start: a whole `node -e "require(...)"` process
+
+function runCold (libs) {
+  stage = 'cold'
+  const cmds = {
+    'node only': '',
+    breakwater: `require(${JSON.stringify(ROOT)})`,
+    cockatiel: "require('cockatiel')",
+    opossum: "require('opossum')"
+  }
+  if (!libs.breakwater) delete cmds.breakwater
+  const names = Object.keys(cmds)
+  const times = Object.fromEntries(names.map((n) => [n, []]))
+  const errors = {}
+  // one unmeasured spawn each (page cache)
+  for (const n of names) spawnSync(process.execPath, ['-e', cmds[n]], { cwd: ROOT })
+  for (let r = 0; r < CFG.cold.rounds; r++) {
+    for (let i = 0; i < names.length; i++) {
+      const n = names[(i + r) % names.length]
+      const t0 = hr()
+      const p = spawnSync(process.execPath, ['-e', cmds[n]], { cwd: ROOT, encoding: 'utf8' })
+      const ms = Number(hr() - t0) / 1e6
+      if (p.status !== 0) errors[n] = sanitize((p.stderr || '').trim().split('\n').slice(-2).join(' | ')).slice(0, 300) || `exit ${p.status}`
+      else if (p.stderr && p.stderr.trim()) errors[n] = `stderr: ${sanitize(p.stderr.trim().split('\n')[0]).slice(0, 200)}`
+      times[n].push(ms)
+    }
+  }
+  const medians = Object.fromEntries(names.map((n) => [n, median(times[n])]))
+  log('  cold start (median ms): ' + names.map((n) => `${n} ${medians[n].toFixed(1)}`).join(', '))
+  if (!libs.breakwater) return { medians, times, errors, skipped: 'breakwater not loadable' }
+  return { medians, times, errors }
+}
+
+// ---------------------------------------------------------------------------------------
+// Goals
+
+function ratioGoal ({ id, label, value, ref, alt, limit, unit, refLabel }) {
+  const ratio = Number.isFinite(value) && Number.isFinite(ref) && ref > 0 ? value / ref : NaN
+  const altRatio = Number.isFinite(value) && Number.isFinite(alt) && alt > 0 ? value / alt : NaN
+  const status = (r) => !Number.isFinite(value) ? 'SKIP' : Number.isFinite(r) ? (r <= limit ? 'PASS' : 'MISS') : 'n/a'
+  return { id, label, value, ref, refLabel, ratio, limit, unit, result: status(ratio), altRatio, altResult: Number.isFinite(alt) ? status(altRatio) : undefined }
+}
+
+function computeGoals (R) {
+  const g = []
+  const m = R.micro || {}
+  const ns = (sc, lib) => m[sc]?.[lib]?.nsPerCall
+  const oh = (sc, lib) => m[sc]?.[lib]?.overheadNs
+  if (R.micro) {
+    g.push(ratioGoal({ id: 'success-overhead', label: 'success, no timeout: overhead', value: oh('success', 'breakwater'), ref: oh('success', 'cockatiel'), alt: oh('success', 'cockatiel-consecutive'), refLabel: "cockatiel's overhead", limit: GOALS.successOverhead, unit: 'ns' }))
+    g.push(ratioGoal({ id: 'timeout-overhead', label: 'success, 30 s timeout: overhead', value: oh('timeout', 'breakwater'), ref: oh('success', 'breakwater'), refLabel: "breakwater's no-timeout overhead", limit: GOALS.timeoutOverhead, unit: 'ns' }))
+    g.push(ratioGoal({ id: 'failure-overhead', label: 'failure, counted: overhead', value: oh('failure', 'breakwater'), ref: oh('failure', 'cockatiel'), alt: oh('failure', 'cockatiel-consecutive'), refLabel: "cockatiel's overhead", limit: GOALS.failureOverhead, unit: 'ns' }))
+    g.push(ratioGoal({ id: 'open-reject', label: 'open, rejected: time per call', value: ns('open', 'breakwater'), ref: ns('open', 'cockatiel'), alt: ns('open', 'cockatiel-consecutive'), refLabel: "cockatiel's rejection", limit: GOALS.openReject, unit: 'ns' }))
+    g.push(ratioGoal({ id: 'open-fallback', label: 'open, fallback: time per call', value: ns('fallback', 'breakwater'), ref: ns('open', 'cockatiel'), alt: ns('open', 'cockatiel-consecutive'), refLabel: "cockatiel's rejection", limit: GOALS.openFallback, unit: 'ns' }))
+  }
+  if (R.memory) {
+    const per = (lib, k) => R.memory[lib]?.perBreaker?.[k]
+    g.push(ratioGoal({ id: 'memory-heap', label: `heap per breaker (${CFG.memory.count} breakers)`, value: per('breakwater', 'heapUsed'), ref: per('cockatiel', 'heapUsed'), alt: per('cockatiel-consecutive', 'heapUsed'), refLabel: "cockatiel's", limit: GOALS.memory, unit: 'B' }))
+    g.push(ratioGoal({ id: 'memory-rss', label: `RSS per breaker (${CFG.memory.count} breakers; includes native memory — supplementary)`, value: per('breakwater', 'rss'), ref: per('cockatiel', 'rss'), alt: per('cockatiel-consecutive', 'rss'), refLabel: "cockatiel's", limit: GOALS.memory, unit: 'B' }))
+  }
+  if (R.sustained) {
+    const s = R.sustained.breakwater
+    const ok = s && !s.error && !s.skipped
+    g.push({
+      id: 'sustained',
+      label: `sustained ${ok ? Math.round(s.seconds) : CFG.sustained.breakwater.seconds} s success path: first vs last ${CFG.sustained.breakwater.window} s`,
+      value: ok ? s.last.nsPerCall : NaN,
+      ref: ok ? s.first.nsPerCall : NaN,
+      refLabel: 'first window',
+      ratio: ok ? s.nsRatio : NaN,
+      limit: GOALS.sustainedNs,
+      unit: 'ns',
+      extra: ok ? `RSS ${fmtMB(s.first.rssEnd)} → ${fmtMB(s.last.rssEnd)} (${fmtSigned(s.rssGrowthMB)} MB; limit +${GOALS.sustainedRssMB} MB)` : '',
+      result: ok ? (s.pass ? 'PASS' : 'MISS') : 'SKIP'
+    })
+  }
+  if (R.threads) {
+    const t = R.threads.summary?.breakwater
+    const ok = t && Number.isFinite(t.ratio)
+    g.push({
+      id: 'threads',
+      label: '4 worker_threads on one circuit vs 1: aggregate throughput',
+      value: ok ? t.throughput4 : NaN,
+      ref: ok ? t.throughput1 : NaN,
+      refLabel: '1 thread',
+      ratio: ok ? t.ratio : NaN,
+      limit: GOALS.threads,
+      unit: 'calls/s',
+      cmp: '≥',
+      extra: R.threads.summary?.baseline ? `bare \`await fn()\` scales ×${R.threads.summary.baseline.ratio.toFixed(2)} on this machine` : '',
+      result: ok ? (t.ratio >= GOALS.threads ? 'PASS' : 'MISS') : 'SKIP'
+    })
+  }
+  if (R.cold) {
+    g.push(ratioGoal({ id: 'cold-start', label: 'cold start `node -e "require(…)"`', value: R.cold.medians?.breakwater, ref: R.cold.medians?.cockatiel, refLabel: "cockatiel's", limit: GOALS.coldStart, unit: 'ms' }))
+  }
+  if (R.stats) {
+    const v = R.stats.medianMs
+    g.push({ id: 'stats', label: `getAllCircuitBreakerStats() over ${CFG.stats.circuits} circuits`, value: v, ref: NaN, refLabel: '', ratio: NaN, limit: GOALS.statsMs, unit: 'ms', cmp: 'abs', result: Number.isFinite(v) ? (v <= GOALS.statsMs ? 'PASS' : 'MISS') : 'SKIP' })
+  }
+  return g
+}
+
+// ---------------------------------------------------------------------------------------
+// Formatting
+
+function fmtNs (v) { return Number.isFinite(v) ? (v >= 1000 ? `${Math.round(v).toLocaleString('en-US')}` : v.toFixed(v < 100 ? 1 : 0)) + ' ns' : '—' }
+function fmtNum (v, d = 0) { return Number.isFinite(v) ? v.toFixed(d) : '—' }
+function fmtSigned (v, d = 1) { return Number.isFinite(v) ? (v >= 0 ? '+' : '') + v.toFixed(d) : '—' }
+function fmtBytes (v) { return Number.isFinite(v) ? `${Math.round(v).toLocaleString('en-US')} B` : '—' }
+function fmtMB (v) { return Number.isFinite(v) ? `${(v / 2 ** 20).toFixed(1)} MB` : '—' }
+function fmtRate (v) { return Number.isFinite(v) ? `${(v / 1e6).toFixed(2)} M calls/s` : '—' }
+function fmtVal (v, unit) {
+  if (unit === 'ns') return fmtNs(v)
+  if (unit === 'B') return fmtBytes(v)
+  if (unit === 'ms') return Number.isFinite(v) ? `${v.toFixed(v < 10 ? 3 : 1)} ms` : '—'
+  if (unit === 'calls/s') return fmtRate(v)
+  return String(v)
+}
+
+function microTable (R, libs) {
+  const cols = LIBRARIES
+  const lines = []
+  lines.push('| path | ' + cols.map((c) => LIB_LABEL[c]).join(' | ') + ' |')
+  lines.push('|---|' + cols.map(() => '---:').join('|') + '|')
+  for (const sc of SCENARIOS) {
+    const row = R.micro[sc.id] || {}
+    const cells = cols.map((c) => {
+      const r = row[c]
+      if (!r) return '—'
+      if (r.skipped) return 'skipped'
+      if (r.error) return 'error¹'
+      if (c === 'baseline') return fmtNs(r.nsPerCall)
+      return `${fmtNs(r.nsPerCall)} (${fmtSigned(r.overheadNs, 0)})`
+    })
+    lines.push(`| ${sc.label} | ${cells.join(' | ')} |`)
+  }
+  return lines.join('\n')
+}
+
+function goalsTable (goals) {
+  const lines = []
+  lines.push('| goal | breakwater | reference | ratio | target | result | vs cockatiel ConsecutiveBreaker |')
+  lines.push('|---|---:|---:|---:|---:|:---:|:---|')
+  for (const g of goals) {
+    const target = g.cmp === 'abs' ? `≤ ${g.limit} ${g.unit}` : g.cmp === '≥' ? `≥ ${g.limit}` : `≤ ${g.limit}`
+    const ref = Number.isFinite(g.ref) ? `${fmtVal(g.ref, g.unit)} (${g.refLabel})` : '—'
+    const ratio = Number.isFinite(g.ratio) ? g.ratio.toFixed(2) : '—'
+    const alt = g.altResult ? `${Number.isFinite(g.altRatio) ? g.altRatio.toFixed(2) : '—'} ${g.altResult}` : ''
+    const label = g.extra ? `${g.label}; ${g.extra}` : g.label
+    lines.push(`| ${label} | ${fmtVal(g.value, g.unit)} | ${ref} | ${ratio} | ${target} | **${g.result}** | ${alt} |`)
+  }
+  return lines.join('\n')
+}
+
+function detailsText (R) {
+  const lines = []
+  if (R.memory) {
+    lines.push(`Memory, ${CFG.memory.count} breakers each (one call made on each), per breaker after gc:`)
+    lines.push('')
+    lines.push('| library | heapUsed | external | RSS |')
+    lines.push('|---|---:|---:|---:|')
+    for (const [lib, r] of Object.entries(R.memory)) {
+      const p = r.perBreaker
+      lines.push(`| ${LIB_LABEL[lib]} | ${p ? fmtBytes(p.heapUsed) : r.skipped || 'error¹'} | ${p ? fmtBytes(p.external) : ''} | ${p ? fmtBytes(p.rss) : ''} |`)
+    }
+    lines.push('')
+  }
+  if (R.sustained) {
+    lines.push('Sustained success path (one process per library, yields to the event loop every 1,000 calls):')
+    lines.push('')
+    lines.push('| library | seconds | ns/call first → last window | RSS first → last window | result |')
+    lines.push('|---|---:|---:|---:|:---:|')
+    for (const [lib, s] of Object.entries(R.sustained)) {
+      if (s.error || s.skipped) { lines.push(`| ${LIB_LABEL[lib]} | | ${s.skipped || 'error¹'} | | |`); continue }
+      lines.push(`| ${LIB_LABEL[lib]} | ${Math.round(s.seconds)} (windows of ${s.windowSeconds} s) | ${fmtNs(s.first.nsPerCall)} → ${fmtNs(s.last.nsPerCall)} (×${s.nsRatio.toFixed(2)}) | ${fmtMB(s.first.rssEnd)} → ${fmtMB(s.last.rssEnd)} (${fmtSigned(s.rssGrowthMB)} MB) | ${s.pass ? 'PASS' : 'MISS'} |`)
+    }
+    lines.push('')
+  }
+  if (R.threads?.summary) {
+    const s = R.threads.summary
+    lines.push('Threads (aggregate success-path throughput, median of ' + CFG.threads.reps + ' runs of ' + CFG.threads.budgetMs + ' ms):')
+    lines.push('')
+    lines.push('| | 1 thread | 4 threads | ratio |')
+    lines.push('|---|---:|---:|---:|')
+    for (const [lib, t] of Object.entries(s)) lines.push(`| ${lib === 'baseline' ? 'bare `await fn()` (machine ceiling)' : 'breakwater, one shared circuit'} | ${fmtRate(t.throughput1)} | ${fmtRate(t.throughput4)} | ×${fmtNum(t.ratio, 2)} |`)
+    lines.push('')
+  }
+  if (R.cold?.medians) {
+    lines.push(`Cold start, median of ${CFG.cold.rounds} spawns: ` + Object.entries(R.cold.medians).map(([k, v]) => `${k} ${v.toFixed(1)} ms`).join(', ') + '.')
+    lines.push('')
+  }
+  const notes = collectProblems(R)
+  if (notes.length) {
+    lines.push('¹ Errors and problems seen:')
+    lines.push('')
+    for (const n of notes) lines.push(`- ${n}`)
+    lines.push('')
+  }
+  return lines.join('\n')
+}
+
+function collectProblems (R) {
+  const notes = []
+  if (R.breakwaterError) notes.push(`breakwater could not be loaded: ${R.breakwaterError}`)
+  for (const [sc, row] of Object.entries(R.micro || {})) {
+    for (const [lib, r] of Object.entries(row)) if (r.error) notes.push(`${sc} / ${lib}: ${r.error}`)
+  }
+  for (const [lib, r] of Object.entries(R.memory || {})) if (r.error) notes.push(`memory / ${lib}: ${r.error}`)
+  for (const [lib, r] of Object.entries(R.sustained || {})) if (r.error) notes.push(`sustained / ${lib}: ${r.error}`)
+  for (const p of R.threads?.problems || []) notes.push(`threads: ${p}`)
+  for (const [k, v] of Object.entries(R.cold?.errors || {})) notes.push(`cold start / ${k}: ${v}`)
+  if (R.stats?.error) notes.push(`stats: ${R.stats.error}`)
+  for (const p of R.stats?.problems || []) notes.push(`stats: ${p}`)
+  for (const p of R.exitProblems || []) notes.push(p)
+  return notes
+}
+
+function updateReadme (text) {
+  const file = path.join(__dirname, 'README.md')
+  let readme
+  try { readme = fs.readFileSync(file, 'utf8') } catch { return }
+  const start = '<!-- results:start -->'
+  const end = '<!-- results:end -->'
+  const i = readme.indexOf(start)
+  const j = readme.indexOf(end)
+  if (i < 0 || j < i) return
+  fs.writeFileSync(file, readme.slice(0, i + start.length) + '\n' + text + '\n' + readme.slice(j))
+}
+
+// ---------------------------------------------------------------------------------------
+
+async function main () {
+  const t0 = Date.now()
+  const libs = await loadLibs()
+  const R = {
+    mode: QUICK ? 'quick' : 'full',
+    date: new Date().toISOString(),
+    machine: machine(),
+    versions: {
+      breakwater: libs.breakwater ? require(path.join(ROOT, 'package.json')).version : null,
+      cockatiel: require('cockatiel/package.json').version,
+      opossum: require('opossum/package.json').version
+    },
+    config: CFG,
+    goalsConfig: GOALS,
+    breakwaterError: libs.breakwaterError
+  }
+  const mc = R.machine
+  log(`breakwater bench (${R.mode}) — ${mc.cpu}, ${mc.nproc} cpus, node ${mc.node}`)
+  if (!libs.breakwater) {
+    log(`\n  !! breakwater skipped: require('..') failed: ${libs.breakwaterError}`)
+    log('  !! (build it with `npm run build`); measuring cockatiel, opossum and the baseline only.\n')
+  }
+  if (want('micro')) { log('hot paths…'); R.micro = await runMicro(libs) }
+  if (want('memory')) { log('memory…'); R.memory = runMemory(libs) }
+  if (want('sustained')) { log('sustained…'); R.sustained = runSustained(libs) }
+  if (want('threads')) { log('threads…'); R.threads = await runThreads(libs) }
+  if (want('cold')) { log('cold start…'); R.cold = runCold(libs) }
+  if (want('stats')) { log('stats…'); R.stats = runStats(libs) }
+  stage = 'report'
+  R.goals = computeGoals(R)
+  R.durationSeconds = (Date.now() - t0) / 1000
+
+  const parts = []
+  parts.push(`Run: ${R.mode}, ${R.date.slice(0, 10)}; ${mc.cpu}, ${mc.nproc} cpus, Node ${mc.node}; ` +
+    `breakwater ${R.versions.breakwater || '(not built)'}, cockatiel ${R.versions.cockatiel}, opossum ${R.versions.opossum}.`)
+  parts.push('')
+  if (R.micro) {
+    parts.push('ns per call (overhead vs baseline in parentheses), median of ' + CFG.micro.rounds + ' interleaved runs:')
+    parts.push('')
+    parts.push(microTable(R, libs))
+    parts.push('')
+    parts.push('Baselines: `await fn()` with the same action — resolved for the success, timeout and fallback rows, ' +
+      'a pre-created rejection (caught) for the failure and open-rejected rows.')
+    parts.push('')
+  }
+  if (R.goals.length) {
+    parts.push('Goals (issue 3):')
+    parts.push('')
+    parts.push(goalsTable(R.goals))
+    parts.push('')
+  }
+  parts.push(detailsText(R))
+  const text = parts.join('\n').trimEnd()
+  console.log('\n' + text + '\n')
+  log(`done in ${R.durationSeconds.toFixed(0)} s`)
+
+  const file = path.join(__dirname, QUICK ? 'results-quick.json' : 'results.json')
+  if (!ONLY) {
+    fs.writeFileSync(file, JSON.stringify(R, (k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n')
+    log(`wrote benchmark/${path.basename(file)}`)
+  }
+  if (UPDATE_README) { updateReadme(text); log('updated the results section of benchmark/README.md') }
+  finished = true
+
+  // A circuit breaker must not keep the process alive: if something still holds the event
+  // loop 2 s from now (timers, handles), say so and exit anyway.
+  const guard = setTimeout(() => {
+    const handles = process._getActiveHandles().filter((h) => h !== guard).map((h) => h.constructor?.name || typeof h)
+    console.error(`bench: the process did not exit by itself 2 s after finishing; active handles: ${handles.join(', ') || 'none'}`)
+    process.exit(process.exitCode || 0)
+  }, 2000)
+  guard.unref()
+}
+
+main().catch((err) => {
+  console.error(`bench failed during "${stage}":`, sanitize(err && err.stack ? err.stack : err))
+  finished = true
+  process.exitCode = 1
+})

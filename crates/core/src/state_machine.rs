@@ -1,0 +1,509 @@
+//! One circuit's state machine: CLOSED, OPEN and HALF_OPEN, the tripping rules, half-open
+//! probe accounting, and the lifetime counters — the semantics of resilience4j's
+//! `CircuitBreakerStateMachine`, written to be read in one sitting.
+//!
+//! Time is a parameter (`now_ms`, epoch milliseconds) of every method: there are no timers.
+//! OPEN becomes HALF_OPEN lazily, on the first call or state read after `resetTimeout`, so a
+//! process with circuits exits by itself and a Lambda environment thawed after an hour wakes
+//! up in the right state. Tests drive the clock by hand.
+//!
+//! The machine is not thread-safe; `registry.rs` puts each one behind a mutex that only the
+//! slow paths take (see the crate docs for the fast path).
+
+use crate::config::Config;
+use crate::histogram::LatencySummary;
+use crate::window::{Totals, Window};
+use std::collections::VecDeque;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    Closed = 0,
+    Open = 1,
+    HalfOpen = 2,
+}
+
+impl State {
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Closed => "CLOSED",
+            State::Open => "OPEN",
+            State::HalfOpen => "HALF_OPEN",
+        }
+    }
+}
+
+/// Why a transition happened; `stateChange` events carry its name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    FailureRate = 0,
+    ConsecutiveFailures = 1,
+    SlowCallRate = 2,
+    Predicate = 3,
+    ResetTimeoutElapsed = 4,
+    ProbeSucceeded = 5,
+    ProbeFailed = 6,
+    HalfOpenTimeout = 7,
+    ForcedOpen = 8,
+    ManualOpen = 9,
+    ManualClose = 10,
+    ManualHalfOpen = 11,
+    Reset = 12,
+    Restored = 13,
+}
+
+impl Reason {
+    pub fn name(self) -> &'static str {
+        match self {
+            Reason::FailureRate => "failureRate",
+            Reason::ConsecutiveFailures => "consecutiveFailures",
+            Reason::SlowCallRate => "slowCallRate",
+            Reason::Predicate => "shouldTrip",
+            Reason::ResetTimeoutElapsed => "resetTimeout",
+            Reason::ProbeSucceeded => "probeSucceeded",
+            Reason::ProbeFailed => "probeFailed",
+            Reason::HalfOpenTimeout => "halfOpenTimeout",
+            Reason::ForcedOpen => "forcedOpen",
+            Reason::ManualOpen => "manualOpen",
+            Reason::ManualClose => "manualClose",
+            Reason::ManualHalfOpen => "manualHalfOpen",
+            Reason::Reset => "reset",
+            Reason::Restored => "restored",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Transition {
+    pub seq: u64,
+    pub from: State,
+    pub to: State,
+    pub reason: Reason,
+    pub at_ms: u64,
+}
+
+/// What `try_acquire` decided for one call.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Permit {
+    /// Run it (CLOSED).
+    Allowed,
+    /// Run it as a half-open probe; hand the generation back with its outcome, so that a probe
+    /// that settles after the circuit has moved on cannot decide for the new half-open period.
+    Probe(u32),
+    /// Don't run it. `None`: forced open until told otherwise.
+    Rejected { retry_after_ms: Option<u64> },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    Failure,
+    /// Rejected by `isFailure`: neither success nor failure.
+    Ignored,
+}
+
+/// Lifetime counters (never reset but by `reset()`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub successes: u64,
+    pub failures: u64,
+    pub rejections: u64,
+    pub timeouts: u64,
+    pub fallbacks: u64,
+    pub ignored: u64,
+    pub slow: u64,
+}
+
+/// How many transitions the log keeps for listeners that look later (other threads).
+const LOG_LEN: usize = 32;
+
+pub struct Circuit {
+    pub config: Config,
+    state: State,
+    /// OPEN by `open()` without a duration: stays until `close()`, `halfOpen()` or `reset()`.
+    forced: bool,
+    window: Window,
+    pub counters: Counters,
+    consecutive_failures: u64,
+    consecutive_successes: u64,
+    state_changed_at: u64,
+    /// When OPEN (not forced): the first moment a probe may run.
+    next_attempt_at: Option<u64>,
+    /// When HALF_OPEN: the moment from which `halfOpenTimeout` counts (entering, or the last
+    /// probe that settled).
+    half_open_mark: u64,
+    probes_in_flight: u32,
+    probe_successes: u32,
+    probe_gen: u32,
+    last_failure_at: Option<u64>,
+    last_success_at: Option<u64>,
+    log: VecDeque<Transition>,
+    seq: u64,
+    /// Transitions by [from][to], for Prometheus.
+    pub transition_counts: [[u64; 3]; 3],
+}
+
+/// Everything `getStats()` reports that the machine knows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stats {
+    pub state: State,
+    pub forced: bool,
+    pub counters: Counters,
+    pub window: Totals,
+    pub failure_rate: f64,
+    pub slow_call_rate: f64,
+    pub consecutive_failures: u64,
+    pub consecutive_successes: u64,
+    pub latency: LatencySummary,
+    pub last_failure_at: Option<u64>,
+    pub last_success_at: Option<u64>,
+    pub state_changed_at: u64,
+    pub next_attempt_at: Option<u64>,
+    pub retry_after_ms: Option<u64>,
+    pub probes_in_flight: u32,
+}
+
+impl Circuit {
+    pub fn new(config: Config, now_ms: u64) -> Circuit {
+        let window = Window::new(config.window, now_ms);
+        Circuit {
+            config,
+            state: State::Closed,
+            forced: false,
+            window,
+            counters: Counters::default(),
+            consecutive_failures: 0,
+            consecutive_successes: 0,
+            state_changed_at: now_ms,
+            next_attempt_at: None,
+            half_open_mark: now_ms,
+            probes_in_flight: 0,
+            probe_successes: 0,
+            probe_gen: 0,
+            last_failure_at: None,
+            last_success_at: None,
+            log: VecDeque::with_capacity(4),
+            seq: 0,
+            transition_counts: [[0; 3]; 3],
+        }
+    }
+
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    pub fn is_forced(&self) -> bool {
+        self.forced
+    }
+
+    pub fn next_attempt_at(&self) -> Option<u64> {
+        self.next_attempt_at
+    }
+
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    pub fn window(&self) -> &Window {
+        &self.window
+    }
+
+    /// Transitions with `seq > since`, oldest first (at most the last 32).
+    pub fn transitions_since(&self, since: u64) -> impl Iterator<Item = &Transition> {
+        self.log.iter().filter(move |t| t.seq > since)
+    }
+
+    /// The lazy, time-driven transitions: OPEN → HALF_OPEN after `resetTimeout`, and
+    /// HALF_OPEN → OPEN when no probe settled within `halfOpenTimeout`.
+    pub fn refresh(&mut self, now_ms: u64) -> Option<Transition> {
+        match self.state {
+            State::Open if !self.forced => match self.next_attempt_at {
+                Some(at) if now_ms >= at => Some(self.to_half_open(now_ms, Reason::ResetTimeoutElapsed)),
+                _ => None,
+            },
+            State::HalfOpen if self.config.half_open_timeout_ms > 0 => {
+                if now_ms >= self.half_open_mark + self.config.half_open_timeout_ms {
+                    Some(self.to_open(now_ms, None, Reason::HalfOpenTimeout))
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// Decides whether one call may run. Counts rejections.
+    pub fn try_acquire(&mut self, now_ms: u64) -> (Permit, Option<Transition>) {
+        let t = self.refresh(now_ms);
+        let permit = match self.state {
+            State::Closed => Permit::Allowed,
+            State::Open => {
+                self.counters.rejections += 1;
+                let retry = if self.forced { None } else { self.next_attempt_at.map(|at| at.saturating_sub(now_ms)) };
+                Permit::Rejected { retry_after_ms: retry }
+            }
+            State::HalfOpen => {
+                if self.probes_in_flight < self.config.half_open_max_requests {
+                    self.probes_in_flight += 1;
+                    Permit::Probe(self.probe_gen)
+                } else {
+                    self.counters.rejections += 1;
+                    Permit::Rejected { retry_after_ms: Some(0) }
+                }
+            }
+        };
+        (permit, t)
+    }
+
+    /// Records one settled call. `probe` is the generation from `Permit::Probe`, if it was one.
+    /// `slow` only matters for successes and failures; `timeout` marks a failure by timeout.
+    pub fn record(
+        &mut self,
+        now_ms: u64,
+        outcome: Outcome,
+        slow: bool,
+        timeout: bool,
+        probe: Option<u32>,
+    ) -> Option<Transition> {
+        // A probe of the current half-open period? Stale probes count in the lifetime
+        // counters and the window, but cannot decide for a period they did not start in.
+        let live_probe = probe.is_some() && probe == Some(self.probe_gen) && self.state == State::HalfOpen;
+        if live_probe {
+            self.probes_in_flight = self.probes_in_flight.saturating_sub(1);
+            self.half_open_mark = now_ms;
+        }
+        match outcome {
+            Outcome::Ignored => {
+                self.counters.ignored += 1;
+                return None;
+            }
+            Outcome::Success => {
+                self.counters.successes += 1;
+                self.consecutive_successes += 1;
+                self.consecutive_failures = 0;
+                self.last_success_at = Some(now_ms);
+            }
+            Outcome::Failure => {
+                self.counters.failures += 1;
+                if timeout {
+                    self.counters.timeouts += 1;
+                }
+                self.consecutive_failures += 1;
+                self.consecutive_successes = 0;
+                self.last_failure_at = Some(now_ms);
+            }
+        }
+        if slow {
+            self.counters.slow += 1;
+        }
+        let failure = outcome == Outcome::Failure;
+        if !live_probe {
+            self.window.record(now_ms, failure, slow, 1);
+        }
+        if live_probe {
+            if failure {
+                return Some(self.to_open(now_ms, None, Reason::ProbeFailed));
+            }
+            self.probe_successes += 1;
+            if self.probe_successes >= self.config.success_threshold {
+                return Some(self.to_closed(now_ms, Reason::ProbeSucceeded));
+            }
+            return None;
+        }
+        self.evaluate(now_ms)
+    }
+
+    /// Records `n` plain successes (not probes, not slow) that happened in the time bucket that
+    /// starts at `at_ms`; the fast path batches them this way.
+    pub fn record_batch(&mut self, now_ms: u64, at_ms: u64, n: u64) -> Option<Transition> {
+        if n == 0 {
+            return None;
+        }
+        self.counters.successes += n;
+        self.consecutive_successes += n;
+        self.consecutive_failures = 0;
+        self.last_success_at = Some(self.last_success_at.unwrap_or(0).max(at_ms.min(now_ms)));
+        self.window.record(at_ms, false, false, n);
+        self.evaluate(now_ms)
+    }
+
+    pub fn record_latency(&mut self, at_ms: u64, us: u64) {
+        self.window.record_latency(at_ms, us);
+    }
+
+    /// The CLOSED → OPEN rules, checked after each recorded outcome.
+    fn evaluate(&mut self, now_ms: u64) -> Option<Transition> {
+        if self.state != State::Closed {
+            return None;
+        }
+        let c = &self.config;
+        if c.consecutive_failures > 0 && self.consecutive_failures >= c.consecutive_failures as u64 {
+            return Some(self.to_open(now_ms, None, Reason::ConsecutiveFailures));
+        }
+        let min = c.effective_minimum() as u64;
+        let (thr, slow_thr) = (c.failure_threshold, c.slow_call_rate_threshold);
+        let t = self.window.totals(now_ms);
+        if t.calls >= min && t.calls > 0 {
+            if t.failures as f64 / t.calls as f64 >= thr {
+                return Some(self.to_open(now_ms, None, Reason::FailureRate));
+            }
+            if slow_thr > 0.0 && t.slow as f64 / t.calls as f64 >= slow_thr {
+                return Some(self.to_open(now_ms, None, Reason::SlowCallRate));
+            }
+        }
+        None
+    }
+
+    /// True when a plain success could trip the circuit: the window is below the minimum and
+    /// already holds enough failures (or slow calls) that reaching the minimum would open it.
+    /// While this holds, the fast path must report every outcome at once instead of batching.
+    pub fn success_could_trip(&mut self, now_ms: u64) -> bool {
+        if self.state != State::Closed {
+            return false;
+        }
+        let t = self.window.totals(now_ms);
+        let min = self.config.effective_minimum() as u64;
+        let calls = t.calls + min.saturating_sub(t.calls).max(1);
+        let c = &self.config;
+        t.failures as f64 / calls as f64 >= c.failure_threshold
+            || (c.slow_call_rate_threshold > 0.0 && t.slow as f64 / calls as f64 >= c.slow_call_rate_threshold)
+    }
+
+    /// Trips the circuit because a user predicate said so (CLOSED only).
+    pub fn trip(&mut self, now_ms: u64) -> Option<Transition> {
+        if self.state == State::Closed {
+            Some(self.to_open(now_ms, None, Reason::Predicate))
+        } else {
+            None
+        }
+    }
+
+    /// `open()` (forced until told otherwise) or `open(durationMs)` (like a trip).
+    pub fn force_open(&mut self, now_ms: u64, duration_ms: Option<u64>) -> Option<Transition> {
+        let t = if self.state == State::Open {
+            // Already open: the new terms apply, but nothing changes state.
+            None
+        } else {
+            let reason = if duration_ms.is_some() { Reason::ManualOpen } else { Reason::ForcedOpen };
+            Some(self.to_open(now_ms, duration_ms, reason))
+        };
+        self.forced = duration_ms.is_none();
+        self.next_attempt_at = duration_ms.map(|d| now_ms + d);
+        t
+    }
+
+    pub fn close(&mut self, now_ms: u64) -> Option<Transition> {
+        self.forced = false;
+        if self.state == State::Closed {
+            return None;
+        }
+        Some(self.to_closed(now_ms, Reason::ManualClose))
+    }
+
+    pub fn half_open(&mut self, now_ms: u64) -> Option<Transition> {
+        self.forced = false;
+        if self.state == State::HalfOpen {
+            return None;
+        }
+        Some(self.to_half_open(now_ms, Reason::ManualHalfOpen))
+    }
+
+    /// CLOSED, empty window, zeroed counters.
+    pub fn reset(&mut self, now_ms: u64) -> Option<Transition> {
+        self.forced = false;
+        let t = if self.state != State::Closed { Some(self.to_closed(now_ms, Reason::Reset)) } else { None };
+        self.window.clear(now_ms);
+        self.counters = Counters::default();
+        self.consecutive_failures = 0;
+        self.consecutive_successes = 0;
+        self.last_failure_at = None;
+        self.last_success_at = None;
+        t
+    }
+
+    /// Puts the machine in a saved state (a snapshot, or another instance's decision).
+    pub fn restore(&mut self, now_ms: u64, state: State, forced: bool, next_attempt_at: Option<u64>) -> Option<Transition> {
+        let t = match state {
+            State::Closed if self.state != State::Closed => Some(self.to_closed(now_ms, Reason::Restored)),
+            State::Open => {
+                let t = if self.state != State::Open { Some(self.to_open(now_ms, None, Reason::Restored)) } else { None };
+                self.forced = forced;
+                self.next_attempt_at = if forced { None } else { next_attempt_at.or(self.next_attempt_at) };
+                t
+            }
+            State::HalfOpen if self.state != State::HalfOpen => Some(self.to_half_open(now_ms, Reason::Restored)),
+            _ => None,
+        };
+        t
+    }
+
+    pub fn stats(&mut self, now_ms: u64) -> Stats {
+        let window = self.window.totals(now_ms);
+        let rate = |n: u64| if window.calls == 0 { 0.0 } else { n as f64 * 100.0 / window.calls as f64 };
+        let retry_after_ms = match self.state {
+            State::Open if !self.forced => self.next_attempt_at.map(|at| at.saturating_sub(now_ms)),
+            State::HalfOpen => Some(0),
+            _ => None,
+        };
+        Stats {
+            state: self.state,
+            forced: self.forced,
+            counters: self.counters,
+            window,
+            failure_rate: rate(window.failures),
+            slow_call_rate: rate(window.slow),
+            consecutive_failures: self.consecutive_failures,
+            consecutive_successes: self.consecutive_successes,
+            latency: self.window.latency(now_ms),
+            last_failure_at: self.last_failure_at,
+            last_success_at: self.last_success_at,
+            state_changed_at: self.state_changed_at,
+            next_attempt_at: if self.state == State::Open { self.next_attempt_at } else { None },
+            retry_after_ms,
+            probes_in_flight: self.probes_in_flight,
+        }
+    }
+
+    // ---- transitions ----------------------------------------------------------------------
+
+    fn transition(&mut self, now_ms: u64, to: State, reason: Reason) -> Transition {
+        let from = self.state;
+        self.state = to;
+        self.state_changed_at = now_ms;
+        // Every transition starts a new probe generation: probes in flight from before can
+        // no longer close or re-open the circuit (opossum's "probe closes it later" bug).
+        // Generations wrap at 2^30 so that JS can carry them as a small integer.
+        self.probe_gen = (self.probe_gen + 1) & 0x3fff_ffff;
+        self.probes_in_flight = 0;
+        self.probe_successes = 0;
+        self.seq += 1;
+        self.transition_counts[from as usize][to as usize] += 1;
+        let t = Transition { seq: self.seq, from, to, reason, at_ms: now_ms };
+        if self.log.len() == LOG_LEN {
+            self.log.pop_front();
+        }
+        self.log.push_back(t);
+        t
+    }
+
+    /// Opening resets nothing but the state.
+    fn to_open(&mut self, now_ms: u64, duration_ms: Option<u64>, reason: Reason) -> Transition {
+        self.forced = false;
+        self.next_attempt_at = Some(now_ms + duration_ms.unwrap_or(self.config.reset_timeout_ms));
+        self.transition(now_ms, State::Open, reason)
+    }
+
+    fn to_half_open(&mut self, now_ms: u64, reason: Reason) -> Transition {
+        self.next_attempt_at = None;
+        self.half_open_mark = now_ms;
+        self.transition(now_ms, State::HalfOpen, reason)
+    }
+
+    /// Closing starts a fresh window and resets the consecutive counts.
+    fn to_closed(&mut self, now_ms: u64, reason: Reason) -> Transition {
+        self.next_attempt_at = None;
+        self.window.clear(now_ms);
+        self.consecutive_failures = 0;
+        self.consecutive_successes = 0;
+        self.transition(now_ms, State::Closed, reason)
+    }
+}

@@ -1,0 +1,371 @@
+//! The window of recent calls that the tripping rules look at.
+//!
+//! Both kinds cost O(1) per recorded call whatever their size, and their memory is fixed at
+//! creation: a count window keeps one byte per call it holds; a time window keeps one bucket
+//! per `durationMs / buckets`, and buckets age by elapsed time (a bucket is emptied when the
+//! clock passes beyond the window), never by the number of calls. Latency samples ride along
+//! in the same structure so that `latencyMs` describes the same calls as `failureRate`.
+
+use crate::config::WindowKind;
+use crate::histogram::{Histogram, LatencySummary};
+
+/// Counts over the window.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub calls: u64,
+    pub failures: u64,
+    pub successes: u64,
+    pub slow: u64,
+}
+
+impl Totals {
+    fn add(&mut self, o: &Totals) {
+        self.calls += o.calls;
+        self.failures += o.failures;
+        self.successes += o.successes;
+        self.slow += o.slow;
+    }
+    fn sub(&mut self, o: &Totals) {
+        self.calls -= o.calls;
+        self.failures -= o.failures;
+        self.successes -= o.successes;
+        self.slow -= o.slow;
+    }
+    fn of(failure: bool, slow: bool, n: u64) -> Totals {
+        Totals {
+            calls: n,
+            failures: if failure { n } else { 0 },
+            successes: if failure { 0 } else { n },
+            slow: if slow { n } else { 0 },
+        }
+    }
+}
+
+pub enum Window {
+    Count(CountWindow),
+    Time(TimeWindow),
+}
+
+impl Window {
+    pub fn new(kind: WindowKind, now_ms: u64) -> Window {
+        match kind {
+            WindowKind::Count { size } => Window::Count(CountWindow::new(size as usize)),
+            WindowKind::Time { duration_ms, buckets } => {
+                Window::Time(TimeWindow::new(duration_ms, buckets as usize, now_ms))
+            }
+        }
+    }
+
+    /// Records `n` calls with the same outcome that happened at `at_ms`.
+    pub fn record(&mut self, at_ms: u64, failure: bool, slow: bool, n: u64) {
+        match self {
+            Window::Count(w) => w.record(failure, slow, n),
+            Window::Time(w) => w.record(at_ms, Totals::of(failure, slow, n)),
+        }
+    }
+
+    pub fn record_latency(&mut self, at_ms: u64, us: u64) {
+        match self {
+            Window::Count(w) => w.record_latency(us),
+            Window::Time(w) => w.record_latency(at_ms, us),
+        }
+    }
+
+    pub fn totals(&mut self, now_ms: u64) -> Totals {
+        match self {
+            Window::Count(w) => w.totals,
+            Window::Time(w) => {
+                w.advance(now_ms);
+                w.totals
+            }
+        }
+    }
+
+    pub fn latency(&mut self, now_ms: u64) -> LatencySummary {
+        match self {
+            Window::Count(w) => w.latency(),
+            Window::Time(w) => {
+                w.advance(now_ms);
+                w.latency()
+            }
+        }
+    }
+
+    pub fn clear(&mut self, now_ms: u64) {
+        match self {
+            Window::Count(w) => w.clear(),
+            Window::Time(w) => w.clear(now_ms),
+        }
+    }
+
+    /// The start of the time bucket that holds `now_ms` and its end, for callers that batch
+    /// calls per bucket. A count window has no buckets: `(now, +inf)`.
+    pub fn bucket_bounds(&self, now_ms: u64) -> (u64, f64) {
+        match self {
+            Window::Count(_) => (now_ms, f64::INFINITY),
+            Window::Time(w) => {
+                let start = now_ms - now_ms % w.width_ms;
+                (start, (start + w.width_ms) as f64)
+            }
+        }
+    }
+
+    pub fn bucket_width_ms(&self) -> Option<u64> {
+        match self {
+            Window::Count(_) => None,
+            Window::Time(w) => Some(w.width_ms),
+        }
+    }
+}
+
+const FAIL: u8 = 1;
+const SLOW: u8 = 2;
+
+/// The last `size` calls, as a ring of one byte each.
+pub struct CountWindow {
+    ring: Vec<u8>,
+    head: usize,
+    len: usize,
+    totals: Totals,
+    /// Sampled latencies of (roughly) the same calls: a ring of at most `size` samples.
+    lat_ring: Vec<u32>,
+    lat_head: usize,
+    lat_len: usize,
+    hist: Histogram,
+}
+
+impl CountWindow {
+    pub fn new(size: usize) -> CountWindow {
+        CountWindow {
+            ring: vec![0; size],
+            head: 0,
+            len: 0,
+            totals: Totals::default(),
+            lat_ring: Vec::new(),
+            lat_head: 0,
+            lat_len: 0,
+            hist: Histogram::default(),
+        }
+    }
+
+    fn record(&mut self, failure: bool, slow: bool, n: u64) {
+        let size = self.ring.len();
+        // A batch larger than the window replaces it whole: O(size), never O(n).
+        let n = n.min(size as u64) as usize;
+        let flags = (if failure { FAIL } else { 0 }) | (if slow { SLOW } else { 0 });
+        for _ in 0..n {
+            if self.len == size {
+                let old = self.ring[self.head];
+                self.totals.sub(&Totals::of(old & FAIL != 0, old & SLOW != 0, 1));
+            } else {
+                self.len += 1;
+            }
+            self.ring[self.head] = flags;
+            self.head = (self.head + 1) % size;
+            self.totals.add(&Totals::of(failure, slow, 1));
+        }
+    }
+
+    fn record_latency(&mut self, us: u64) {
+        let cap = self.ring.len().min(4096);
+        if self.lat_ring.is_empty() {
+            self.lat_ring = vec![0; cap];
+        }
+        let us32 = us.min(u32::MAX as u64) as u32;
+        if self.lat_len == cap {
+            self.hist.remove(self.lat_ring[self.lat_head] as u64);
+        } else {
+            self.lat_len += 1;
+        }
+        self.lat_ring[self.lat_head] = us32;
+        self.lat_head = (self.lat_head + 1) % cap;
+        self.hist.add(us32 as u64);
+    }
+
+    fn latency(&self) -> LatencySummary {
+        // The exact maximum is a scan of the samples: it runs on a stats read, never per call.
+        // The ring fills from index 0, so the first `lat_len` entries are the live ones.
+        let max = self.lat_ring[..self.lat_len].iter().copied().max().unwrap_or(0);
+        self.hist.summary(max as u64)
+    }
+
+    fn clear(&mut self) {
+        self.ring.iter_mut().for_each(|b| *b = 0);
+        self.head = 0;
+        self.len = 0;
+        self.totals = Totals::default();
+        self.lat_head = 0;
+        self.lat_len = 0;
+        self.lat_ring.iter_mut().for_each(|v| *v = 0);
+        self.hist.clear();
+    }
+}
+
+struct Bucket {
+    /// Which slice of time this bucket holds: `start_ms / width_ms`.
+    epoch: i64,
+    counts: Totals,
+    /// Allocated on the first latency sample, so idle circuits cost no histogram memory.
+    hist: Option<Box<Histogram>>,
+    max_us: u64,
+}
+
+/// The calls of the last `duration_ms`, in buckets of `duration_ms / buckets`.
+pub struct TimeWindow {
+    width_ms: u64,
+    buckets: Vec<Bucket>,
+    /// The newest epoch the window has advanced to.
+    head: i64,
+    totals: Totals,
+}
+
+impl TimeWindow {
+    pub fn new(duration_ms: u64, n: usize, now_ms: u64) -> TimeWindow {
+        let width_ms = (duration_ms / n as u64).max(1);
+        let head = (now_ms / width_ms) as i64;
+        let mut buckets: Vec<Bucket> = (0..n)
+            .map(|_| Bucket { epoch: i64::MIN, counts: Totals::default(), hist: None, max_us: 0 })
+            .collect();
+        for e in (head - n as i64 + 1)..=head {
+            buckets[e.rem_euclid(n as i64) as usize].epoch = e;
+        }
+        TimeWindow { width_ms, buckets, head, totals: Totals::default() }
+    }
+
+    fn n(&self) -> i64 {
+        self.buckets.len() as i64
+    }
+
+    /// Empties the buckets that time has pushed out of the window. At most `buckets` steps
+    /// however long the pause was (a Lambda thawed after an hour empties the window once).
+    fn advance(&mut self, now_ms: u64) {
+        let epoch = (now_ms / self.width_ms) as i64;
+        if epoch <= self.head {
+            return;
+        }
+        let n = self.n();
+        let from = (self.head + 1).max(epoch - n + 1);
+        for e in from..=epoch {
+            let b = &mut self.buckets[e.rem_euclid(n) as usize];
+            self.totals.sub(&b.counts);
+            b.counts = Totals::default();
+            b.epoch = e;
+            if let Some(h) = b.hist.as_mut() {
+                h.clear();
+            }
+            b.max_us = 0;
+        }
+        self.head = epoch;
+    }
+
+    /// The bucket for `at_ms`, advancing the window if `at_ms` is newer than its head; None if
+    /// `at_ms` is older than the window (the call aged out before it was recorded).
+    fn bucket_at(&mut self, at_ms: u64) -> Option<&mut Bucket> {
+        self.advance(at_ms);
+        let epoch = (at_ms / self.width_ms) as i64;
+        if epoch <= self.head - self.n() {
+            return None;
+        }
+        let n = self.n();
+        let b = &mut self.buckets[epoch.rem_euclid(n) as usize];
+        if b.epoch == epoch {
+            Some(b)
+        } else {
+            None
+        }
+    }
+
+    fn record(&mut self, at_ms: u64, t: Totals) {
+        if let Some(b) = self.bucket_at(at_ms) {
+            b.counts.add(&t);
+            self.totals.add(&t);
+        }
+    }
+
+    fn record_latency(&mut self, at_ms: u64, us: u64) {
+        if let Some(b) = self.bucket_at(at_ms) {
+            b.hist.get_or_insert_with(Default::default).add(us);
+            b.max_us = b.max_us.max(us);
+        }
+    }
+
+    fn latency(&self) -> LatencySummary {
+        let mut all = Histogram::default();
+        let mut max = 0;
+        for b in &self.buckets {
+            if let Some(h) = &b.hist {
+                all.merge(h);
+                max = max.max(b.max_us);
+            }
+        }
+        all.summary(max)
+    }
+
+    fn clear(&mut self, now_ms: u64) {
+        *self = TimeWindow::new(self.width_ms * self.buckets.len() as u64, self.buckets.len(), now_ms);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn count_window_keeps_the_last_n() {
+        let mut w = Window::new(WindowKind::Count { size: 3 }, 0);
+        w.record(0, true, false, 1);
+        w.record(0, true, false, 1);
+        assert_eq!(w.totals(0), Totals { calls: 2, failures: 2, successes: 0, slow: 0 });
+        w.record(0, false, true, 2); // evicts the first failure
+        assert_eq!(w.totals(0), Totals { calls: 3, failures: 1, successes: 2, slow: 2 });
+        w.record(0, false, false, 1_000_000); // a batch larger than the window
+        assert_eq!(w.totals(0), Totals { calls: 3, failures: 0, successes: 3, slow: 0 });
+    }
+
+    #[test]
+    fn time_buckets_age_by_elapsed_time_not_calls() {
+        // 10 s in 10 buckets of 1 s
+        let mut w = Window::new(WindowKind::Time { duration_ms: 10_000, buckets: 10 }, 100_000);
+        w.record(100_000, true, false, 5);
+        w.record(104_500, false, false, 5);
+        assert_eq!(w.totals(105_000).calls, 10);
+        // 10 s after the first bucket started it is gone, the second is still there
+        assert_eq!(w.totals(110_000), Totals { calls: 5, failures: 0, successes: 5, slow: 0 });
+        assert_eq!(w.totals(113_999).calls, 5);
+        assert_eq!(w.totals(114_000).calls, 0);
+        // a pause of an hour empties it in one step
+        w.record(115_000, true, false, 3);
+        assert_eq!(w.totals(115_000 + 3_600_000).calls, 0);
+    }
+
+    #[test]
+    fn late_records_land_in_their_own_bucket_or_nowhere() {
+        let mut w = Window::new(WindowKind::Time { duration_ms: 10_000, buckets: 10 }, 0);
+        w.record(50_000, false, false, 1);
+        w.record(45_000, true, false, 1); // 5 s late: still inside
+        w.record(30_000, true, false, 1); // 20 s late: older than the window
+        assert_eq!(w.totals(50_000), Totals { calls: 2, failures: 1, successes: 1, slow: 0 });
+        assert_eq!(w.totals(55_999).calls, 1);
+    }
+
+    #[test]
+    fn latency_follows_the_window() {
+        let mut w = Window::new(WindowKind::Time { duration_ms: 2_000, buckets: 2 }, 0);
+        w.record_latency(0, 10_000);
+        w.record_latency(1_000, 30_000);
+        let s = w.latency(1_500);
+        assert_eq!(s.count, 2);
+        assert_eq!(s.max_ms, 30.0);
+        let s = w.latency(2_500);
+        assert_eq!(s.count, 1);
+        assert!((s.mean_ms - 30.0).abs() < 1e-9);
+
+        let mut c = Window::new(WindowKind::Count { size: 2 }, 0);
+        for us in [1_000, 2_000, 3_000] {
+            c.record_latency(0, us);
+        }
+        let s = c.latency(0);
+        assert_eq!(s.count, 2);
+        assert_eq!(s.max_ms, 3.0);
+    }
+}

@@ -1,0 +1,16 @@
+// ESM entry: the same objects as the CommonJS entry (one set of classes, one registry).
+import cjs from './index.js'
+
+export const {
+  CircuitBreaker,
+  CircuitState,
+  CircuitBreakerOpenError,
+  CircuitBreakerTimeoutError,
+  configure,
+  getAllCircuitBreakerStats,
+  getCircuitBreaker,
+  resetAllCircuitBreakers,
+  getHealthSummary,
+  createExternalServiceCircuitBreaker,
+} = cjs
+export default cjs

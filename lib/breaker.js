@@ -1,0 +1,644 @@
+'use strict'
+// CircuitBreaker: the JavaScript face of one circuit.
+//
+// The hot path. `execute` reads the circuit's mode word from shared memory (Atomics.load).
+// When it is CLOSED (0) the action runs, and its success bumps this instance's own lane
+// counter (Atomics.add) — no call into native code, no clock read, no allocation beyond the
+// promise `then` makes. Anything else — a failure, a rejection decision that needs the clock,
+// a half-open probe, a slow call, the end of a time bucket, every 16th call (timed for the
+// latency histogram) — takes the general path, which asks native code. Native code drains
+// every lane before it decides, so a decision sees every count from every thread.
+
+const S = require('./shared.js')
+const { native, CLOCK, CLOCK_F64, M_CLOSED, M_OPEN, M_HALF_OPEN, M_FORCED_OPEN, M_DISPOSED } = S
+const { CircuitBreakerTimeoutError, openError } = require('./errors.js')
+const options = require('./options.js')
+const { Deadlines } = require('./deadlines.js')
+
+// A signal that never aborts: what an action gets when the breaker has no timeout.
+const NEVER = new AbortController().signal
+// Deadlines are computed from the coarse clock, which may lag by one tick: add it, so a call
+// never times out early (it may time out up to ~10 ms late).
+const TICK_SLACK_MS = 10
+// A count-window lane flushes at this many batched successes, long before an int32 wraps.
+const FLUSH_AT = 1 << 30
+// One call in SAMPLE_EVERY is timed for the latency histogram (two clock reads cost more than
+// the rest of the hot path; a 1-in-16 sample gives the same percentiles).
+const SAMPLE_MASK = 15
+const EVENTS = ['stateChange', 'open', 'halfOpen', 'close', 'success', 'failure', 'reject', 'timeout', 'fallback']
+// Events that need every call to take the general path (transition events do not).
+const PER_CALL_EVENTS = new Set(['success', 'failure', 'reject', 'timeout', 'fallback'])
+
+// Breakers of this thread, for events and getCircuitBreaker(): circuit id → instances.
+const byCircuit = new Map()
+const byName = new Map()
+
+// `new Promise(exec)` with a shared executor: no closure per call.
+let R = null
+let J = null
+function exec(resolve, reject) {
+  R = resolve
+  J = reject
+}
+
+class TimedCall {
+  constructor(probe, t0, timeoutMs, deadline) {
+    this.probe = probe
+    this.t0 = t0
+    this.timeoutMs = timeoutMs
+    this.deadline = deadline
+    this.done = false
+    this.ctrl = null
+    this.resolve = R
+    this.reject = J
+  }
+}
+
+class CircuitBreaker {
+  /**
+   * @param {import('../index').CircuitBreakerOptions} opts
+   */
+  constructor(opts) {
+    const o = options.resolve(opts)
+    this._attach(o, options.native(o))
+  }
+
+  /** Attaches a new instance to an existing circuit (getCircuitBreaker from another thread). */
+  static _existing(name) {
+    if (native.idOf(name) == null) return undefined
+    const b = Object.create(CircuitBreaker.prototype)
+    let a
+    try {
+      a = native.attach(name, null)
+    } catch {
+      return undefined
+    }
+    const o = { ...options.fromNative(a.options), name, logger: console }
+    b._init(o, a)
+    return b
+  }
+
+  _attach(o, n) {
+    let a
+    try {
+      a = native.attach(o.name, n)
+    } catch (e) {
+      const err = new Error(`breakwater: cannot create breaker '${o.name}': ${e.message}`)
+      err.code = 'BREAKWATER_OPTIONS_CONFLICT'
+      throw err
+    }
+    this._init(o, a)
+  }
+
+  _init(o, a) {
+    /** The circuit's name: its identity in the process-wide registry. */
+    this.name = o.name
+    this._o = o
+    this._timeout = o.timeout
+    this._slowMs = o.slowCallDurationMs
+    this._enabled = o.enabled
+    this._fallback = o.fallback || null
+    this._isFailure = o.isFailure || null
+    this._shouldTrip = o.shouldTrip || null
+    this._logger = o.logger
+    this._cid = a.circuitId
+    this._lane = a.laneId
+    this._C = S.i32(a.circuitChunk)
+    this._ci = a.circuitBase
+    this._CF = S.f64(a.circuitChunk)
+    this._nextAt = (a.circuitBase + S.NEXT_ATTEMPT) >> 1
+    this._L = S.i32(a.laneChunk)
+    this._li = a.laneBase
+    this._timeWindow = a.options.windowType === 'time'
+    this._bucketEnd = a.bucketEnd
+    this._seq = Atomics.load(this._C, this._ci + S.SEQ)
+    this._n = 0
+    this._listeners = null
+    this._deadlines = null
+    this._disposed = false
+    this._lastState = 'CLOSED'
+    this._fast = false
+    this._refreshFast()
+    this._ok = this._makeOk()
+    this._err = (e) => this._settleErr(e, 0, 0, false)
+    if (o.onStateChange) this.on('stateChange', o.onStateChange)
+    let list = byCircuit.get(this._cid)
+    if (list === undefined) byCircuit.set(this._cid, (list = []))
+    list.push(this)
+    if (!byName.has(this.name)) byName.set(this.name, this)
+  }
+
+  /** The fast path is for plain enabled breakers without per-call listeners or predicates. */
+  _refreshFast() {
+    let perCall = false
+    if (this._listeners !== null) for (const e of PER_CALL_EVENTS) if (this._listeners[e].length) perCall = true
+    this._fast = this._enabled && !perCall && this._shouldTrip === null && this._slowMs === 0 && !this._disposed
+  }
+
+  /** The success handler of the fast path: one counter bump in this instance's lane. */
+  _makeOk() {
+    const L = this._L
+    const li = this._li + S.OK
+    const C = this._C
+    const ci = this._ci
+    if (this._timeWindow) {
+      return (v) => {
+        // A new time bucket (or a parked clock, +Infinity) flushes first, so the batched
+        // successes always belong to the bucket they happened in.
+        if (CLOCK[CLOCK_F64] >= this._bucketEnd) this._flush()
+        if (Atomics.load(C, ci) === M_CLOSED) Atomics.add(L, li, 1)
+        else this._settleNative(0, 0)
+        return v
+      }
+    }
+    return (v) => {
+      if (Atomics.load(C, ci) !== M_CLOSED) this._settleNative(0, 0)
+      else if (Atomics.add(L, li, 1) >= FLUSH_AT) this._flush()
+      return v
+    }
+  }
+
+  /**
+   * Runs `action` through the breaker.
+   * @template T
+   * @param {((signal: AbortSignal) => T | PromiseLike<T>) | PromiseLike<T>} action
+   * @param {{ bypass?: boolean, timeout?: number }} [opts]
+   * @returns {Promise<T>}
+   */
+  execute(action, opts) {
+    const n = (this._n = (this._n + 1) | 0)
+    if ((n & SAMPLE_MASK) !== 0 && opts === undefined && this._fast && Atomics.load(this._C, this._ci) === M_CLOSED && typeof action === 'function') {
+      if (this._timeout === 0) {
+        let p
+        try {
+          p = action(NEVER)
+        } catch (e) {
+          p = Promise.reject(e)
+        }
+        return (p instanceof Promise ? p : Promise.resolve(p)).then(this._ok, this._err)
+      }
+      return this._runTimed(action, 0, 0, this._timeout)
+    }
+    return this._execute(action, opts, (n & SAMPLE_MASK) === 0)
+  }
+
+  /** The general path: options, every state, timing. */
+  _execute(action, opts, sampled) {
+    if (typeof action !== 'function' && (action === null || typeof action !== 'object' || typeof action.then !== 'function')) {
+      return Promise.reject(new TypeError(`breakwater: execute(action) needs a function or a promise, got ${options.show(action)}`))
+    }
+    let timeout = this._timeout
+    if (opts !== undefined) {
+      if (opts === null || typeof opts !== 'object') return Promise.reject(new TypeError(`breakwater: execute(action, options): options must be an object, got ${options.show(opts)}`))
+      try {
+        if (opts.bypass === true) return this._bypass(action)
+        if (opts.timeout !== undefined) timeout = options.check('timeout', opts.timeout)
+      } catch (e) {
+        return Promise.reject(e)
+      }
+    }
+    if (this._disposed) return Promise.reject(this._disposedError())
+    let probe = 0
+    if (this._enabled) {
+      const mode = Atomics.load(this._C, this._ci)
+      if (mode === M_OPEN || mode === M_FORCED_OPEN) {
+        if (mode === M_FORCED_OPEN || Date.now() < this._CF[this._nextAt]) return this._reject(mode, true)
+        probe = this._acquire()
+        if (probe < 0) return this._reject(Atomics.load(this._C, this._ci), false)
+      } else if (mode === M_HALF_OPEN) {
+        probe = this._acquire()
+        if (probe < 0) return this._reject(M_HALF_OPEN, false)
+      } else if (mode === M_DISPOSED) {
+        return Promise.reject(this._disposedError())
+      }
+    }
+    const t0 = sampled || this._slowMs > 0 ? performance.now() : 0
+    if (timeout > 0) return this._runTimed(action, probe, t0, timeout)
+    let p
+    try {
+      p = typeof action === 'function' ? action(NEVER) : action
+    } catch (e) {
+      p = Promise.reject(e)
+    }
+    if (!(p instanceof Promise)) p = Promise.resolve(p)
+    return p.then(
+      (v) => this._settleOk(v, probe, t0),
+      (e) => this._settleErr(e, probe, t0, false),
+    )
+  }
+
+  _acquire() {
+    const p = native.acquire(this._lane)
+    this._sync(true)
+    return p
+  }
+
+  _bypass(action) {
+    try {
+      return Promise.resolve(typeof action === 'function' ? action(NEVER) : action)
+    } catch (e) {
+      return Promise.reject(e)
+    }
+  }
+
+  /** A call with a deadline; one shared timer per breaker and timeout value. */
+  _runTimed(action, probe, t0, timeoutMs) {
+    let now = CLOCK[CLOCK_F64]
+    if (now === Infinity) now = native.now()
+    const d = new Promise(exec)
+    const call = new TimedCall(probe, t0, timeoutMs, now + timeoutMs + TICK_SLACK_MS)
+    this._deadlinesFor(timeoutMs).add(call)
+    let p
+    try {
+      // The signal costs an AbortController; only actions that declare a parameter get one.
+      p = typeof action === 'function'
+        ? action(action.length > 0 ? (call.ctrl = new AbortController()).signal : NEVER)
+        : action
+    } catch (e) {
+      p = Promise.reject(e)
+    }
+    if (!(p instanceof Promise)) p = Promise.resolve(p)
+    p.then(
+      (v) => this._timedOk(call, v),
+      (e) => this._timedErr(call, e),
+    )
+    return d
+  }
+
+  _deadlinesFor(timeoutMs) {
+    if (this._deadlines === null) this._deadlines = new Map()
+    let q = this._deadlines.get(timeoutMs)
+    if (q === undefined) {
+      q = new Deadlines((call) => this._expire(call))
+      this._deadlines.set(timeoutMs, q)
+    }
+    return q
+  }
+
+  _timedOk(call, v) {
+    if (call.done) return // timed out already: the late result is ignored
+    call.done = true
+    this._deadlines.get(call.timeoutMs).settled()
+    if (call.probe === 0 && call.t0 === 0 && this._fast) call.resolve(this._ok(v))
+    else {
+      try {
+        call.resolve(this._settleOk(v, call.probe, call.t0))
+      } catch (e) {
+        call.reject(e)
+      }
+    }
+  }
+
+  _timedErr(call, e) {
+    if (call.done) return
+    call.done = true
+    this._deadlines.get(call.timeoutMs).settled()
+    try {
+      call.resolve(this._settleErr(e, call.probe, call.t0, false))
+    } catch (x) {
+      call.reject(x)
+    }
+  }
+
+  _expire(call) {
+    const err = new CircuitBreakerTimeoutError(this.name, call.timeoutMs, this._lastState)
+    if (call.ctrl !== null) call.ctrl.abort(err)
+    if (this._listeners !== null) this._emit('timeout', { name: this.name, timeoutMs: call.timeoutMs })
+    try {
+      call.resolve(this._settleErr(err, call.probe, call.t0, true))
+    } catch (x) {
+      call.reject(x)
+    }
+  }
+
+  // ---- outcomes --------------------------------------------------------------------------
+
+  _settleOk(v, probe, t0) {
+    let slow = false
+    if (t0 !== 0) {
+      const ms = performance.now() - t0
+      slow = this._slowMs > 0 && ms > this._slowMs
+      this._sample(ms)
+    }
+    if (probe !== 0 || slow || this._shouldTrip !== null || !this._enabled || Atomics.load(this._C, this._ci) !== M_CLOSED) {
+      this._settleNative(slow ? 4 : 0, probe)
+    } else {
+      this._ok(v)
+    }
+    if (this._listeners !== null) this._emit('success', { name: this.name })
+    if (this._shouldTrip !== null) this._checkPredicate()
+    return v
+  }
+
+  /** Returns the fallback's value or throws: the caller makes it the call's result. */
+  _settleErr(e, probe, t0, isTimeout) {
+    if (!isTimeout && this._isFailure !== null) {
+      let failure = true
+      try {
+        failure = this._isFailure(e) !== false
+      } catch (inner) {
+        this._log('error', `breakwater: isFailure of '${this.name}' threw (${inner && inner.message}); counting the error as a failure`)
+      }
+      if (!failure) {
+        // Ignored: neither success nor failure, no fallback, frees its probe slot.
+        if (probe !== 0) this._settleNative(2, probe)
+        else Atomics.add(this._L, this._li + S.IGNORED, 1)
+        throw e
+      }
+    }
+    let slow = false
+    if (t0 !== 0) {
+      const ms = performance.now() - t0
+      slow = this._slowMs > 0 && ms > this._slowMs
+      this._sample(ms)
+    }
+    this._settleNative(1 | (slow ? 4 : 0) | (isTimeout ? 8 : 0), probe)
+    if (this._listeners !== null) this._emit('failure', { name: this.name, error: e, timeout: isTimeout })
+    if (this._shouldTrip !== null) this._checkPredicate()
+    return this._fallbackOr(e)
+  }
+
+  _fallbackOr(e) {
+    if (this._fallback === null) throw e
+    Atomics.add(this._L, this._li + S.FALLBACK, 1)
+    if (this._listeners !== null) this._emit('fallback', { name: this.name, error: e })
+    return this._fallback(e) // a throw or rejection here becomes the call's
+  }
+
+  _settleNative(kind, probe) {
+    native.settle(this._lane, kind, probe)
+    this._sync(true)
+  }
+
+  _flush() {
+    this._bucketEnd = native.flush(this._lane)
+    this._sync(true)
+  }
+
+  /** A latency sample into the lane's ring (native code drains it). */
+  _sample(ms) {
+    const L = this._L
+    const li = this._li
+    const head = Atomics.load(L, li + S.RING_HEAD)
+    if (head - Atomics.load(L, li + S.RING_TAIL) >= S.RING_LEN) this._flush()
+    L[li + S.RING + (head & (S.RING_LEN - 1))] = Math.min(2 ** 31 - 1, Math.round(ms * 1000))
+    Atomics.store(L, li + S.RING_HEAD, (head + 1) | 0)
+  }
+
+  _checkPredicate() {
+    const c = native.counts(this._lane)
+    const counts = { calls: c[0], failures: c[1], successes: c[2], slowCalls: c[3], consecutiveFailures: c[4], consecutiveSuccesses: c[5] }
+    let trip = false
+    try {
+      trip = this._shouldTrip(counts) === true
+    } catch (e) {
+      this._log('error', `breakwater: shouldTrip of '${this.name}' threw (${e && e.message}); not tripping`)
+    }
+    if (trip) {
+      native.trip(this._lane)
+      this._sync(true)
+    }
+  }
+
+  _reject(mode, countHere) {
+    if (countHere) Atomics.add(this._L, this._li + S.REJECTED, 1)
+    const state = mode === M_HALF_OPEN ? 'HALF_OPEN' : 'OPEN'
+    const retryAfterMs = mode === M_FORCED_OPEN ? null : mode === M_HALF_OPEN ? 0 : Math.max(0, Math.ceil(this._CF[this._nextAt] - Date.now()))
+    const fb = this._fallback
+    // A fallback that declares no parameter never sees the error: skip building it.
+    const err = fb !== null && fb.length === 0 && this._listeners === null ? null : openError(this.name, state, retryAfterMs, CircuitBreaker.prototype.execute)
+    if (this._listeners !== null) this._emit('reject', { name: this.name, error: err })
+    if (fb === null) return Promise.reject(err)
+    try {
+      return Promise.resolve(this._fallbackOr(err))
+    } catch (x) {
+      return Promise.reject(x)
+    }
+  }
+
+  _disposedError() {
+    const e = new Error(`breakwater: breaker '${this.name}' was disposed`)
+    e.code = 'BREAKWATER_DISPOSED'
+    return e
+  }
+
+  // ---- transitions and events ------------------------------------------------------------
+
+  /**
+   * Delivers transitions that happened since this instance last looked, to every instance of
+   * the circuit in this thread. `caused`: this instance's own call made them, so it logs them.
+   */
+  _sync(caused) {
+    const seq = Atomics.load(this._C, this._ci + S.SEQ)
+    if (seq === this._seq) return
+    let rows
+    try {
+      rows = native.transitions(this._cid, this._seq)
+    } catch {
+      return
+    }
+    const list = byCircuit.get(this._cid) || [this]
+    for (const b of list) b._deliver(rows, caused && b === this)
+  }
+
+  _deliver(rows, log) {
+    for (let i = 0; i < rows.length; i += 5) {
+      const seq = rows[i]
+      if (seq <= this._seq) continue
+      this._seq = seq
+      const from = S.STATE_NAMES[rows[i + 1]]
+      const to = S.STATE_NAMES[rows[i + 2]]
+      const reason = S.REASONS[rows[i + 3]]
+      this._lastState = to
+      const ev = { name: this.name, from, to, reason, at: rows[i + 4] }
+      if (log) this._logTransition(ev)
+      if (this._listeners !== null) {
+        this._emit('stateChange', ev)
+        this._emit(to === 'OPEN' ? 'open' : to === 'HALF_OPEN' ? 'halfOpen' : 'close', ev)
+      }
+    }
+  }
+
+  _logTransition(ev) {
+    const level = ev.to === 'OPEN' ? 'warn' : 'info'
+    this._log(level, `[breakwater] circuit '${ev.name}' ${ev.from} -> ${ev.to} (${ev.reason})`)
+  }
+
+  _log(level, msg) {
+    const l = this._logger
+    if (l === null) return
+    const f = typeof l[level] === 'function' ? l[level] : typeof l.log === 'function' ? l.log : null
+    if (f === null) return
+    try {
+      f.call(l, msg)
+    } catch {
+      // a broken logger must not break calls
+    }
+  }
+
+  _emit(event, payload) {
+    const ls = this._listeners[event]
+    for (let i = 0; i < ls.length; i++) {
+      try {
+        ls[i](payload)
+      } catch (e) {
+        this._log('error', `breakwater: a '${event}' listener of '${this.name}' threw: ${e && e.message}`)
+      }
+    }
+  }
+
+  /**
+   * Subscribes to an event; returns the function that unsubscribes.
+   * @param {string} event
+   * @param {(payload: any) => void} listener
+   */
+  on(event, listener) {
+    if (!EVENTS.includes(event)) throw new TypeError(`breakwater: unknown event ${options.show(event)}; events are ${EVENTS.join(', ')}`)
+    if (typeof listener !== 'function') throw new TypeError(`breakwater: on('${event}', listener): listener must be a function, got ${options.show(listener)}`)
+    if (this._listeners === null) {
+      this._listeners = {}
+      for (const e of EVENTS) this._listeners[e] = []
+    }
+    this._listeners[event].push(listener)
+    this._refreshFast()
+    let on = true
+    return () => {
+      if (!on) return
+      on = false
+      const ls = this._listeners[event]
+      const i = ls.indexOf(listener)
+      if (i >= 0) ls.splice(i, 1)
+      this._refreshFast()
+    }
+  }
+
+  // ---- state, stats, control -------------------------------------------------------------
+
+  /** 'CLOSED' | 'OPEN' | 'HALF_OPEN'. Reading it may move OPEN to HALF_OPEN. */
+  get state() {
+    if (this._disposed) return this._lastState
+    let mode = Atomics.load(this._C, this._ci)
+    if ((mode === M_OPEN && Date.now() >= this._CF[this._nextAt]) || (mode === M_HALF_OPEN && this._o.halfOpenTimeout > 0)) {
+      this._flush()
+      mode = Atomics.load(this._C, this._ci)
+    } else {
+      this._sync(false)
+    }
+    if (mode === M_DISPOSED) return this._lastState
+    return mode === M_OPEN || mode === M_FORCED_OPEN ? 'OPEN' : mode === M_HALF_OPEN ? 'HALF_OPEN' : 'CLOSED'
+  }
+
+  get enabled() {
+    return this._enabled
+  }
+
+  /** A plain, JSON-serialisable snapshot of the circuit's numbers. */
+  getStats() {
+    if (this._disposed) throw this._disposedError()
+    const d = native.stats(this._cid)
+    this._sync(true)
+    return statsObject(this.name, d, 0, this._enabled)
+  }
+
+  /** Forces OPEN until close()/halfOpen()/reset(); with a duration, opens like a trip. */
+  open(durationMs) {
+    if (durationMs !== undefined) options.check('resetTimeout', durationMs)
+    this._control(0, durationMs === undefined ? -1 : durationMs)
+  }
+
+  close() {
+    this._control(1, 0)
+  }
+
+  halfOpen() {
+    this._control(2, 0)
+  }
+
+  /** CLOSED, empty window, zeroed counters. */
+  reset() {
+    this._control(3, 0)
+  }
+
+  _control(op, arg) {
+    if (this._disposed) throw this._disposedError()
+    native.control(this._cid, op, arg)
+    this._sync(true)
+  }
+
+  /**
+   * A function with fn's signature that runs through execute.
+   * @template {(...args: any[]) => any} F
+   * @param {F} fn
+   */
+  wrap(fn) {
+    if (typeof fn !== 'function') throw new TypeError(`breakwater: wrap(fn) needs a function, got ${options.show(fn)}`)
+    const breaker = this
+    return function wrapped(...args) {
+      return breaker.execute(() => fn.apply(this, args))
+    }
+  }
+
+  /** Removes the circuit from the registry; this instance stops working. */
+  dispose() {
+    if (this._disposed) return
+    this._lastState = this.state
+    this._disposed = true
+    this._fast = false
+    try {
+      native.dispose(this._cid)
+    } catch {
+      // already gone
+    }
+    for (const b of byCircuit.get(this._cid) || []) {
+      b._disposed = true
+      b._fast = false
+      try {
+        native.detach(b._lane)
+      } catch {
+        // already detached
+      }
+      if (byName.get(b.name) === b) byName.delete(b.name)
+    }
+    byCircuit.delete(this._cid)
+  }
+}
+
+const STATE_OF = ['CLOSED', 'OPEN', 'HALF_OPEN']
+const nul = (x) => (Number.isNaN(x) ? null : x)
+const round = (x) => Math.round(x * 1000) / 1000
+
+/** Names the flat numbers that native stats() returns (see push_stats in src/lib.rs). */
+function statsObject(name, d, o, enabled) {
+  const calls = d[o + 9]
+  return {
+    name,
+    state: STATE_OF[d[o]],
+    enabled,
+    totalRequests: d[o + 2] + d[o + 3] + d[o + 4] + d[o + 7],
+    successCount: d[o + 2],
+    failureCount: d[o + 3],
+    rejectionCount: d[o + 4],
+    timeoutCount: d[o + 5],
+    fallbackCount: d[o + 6],
+    ignoredCount: d[o + 7],
+    slowCallCount: d[o + 8],
+    window: { calls, failures: d[o + 10], successes: d[o + 11], slowCalls: d[o + 12] },
+    failureRate: round(d[o + 13]),
+    slowCallRate: round(d[o + 14]),
+    consecutiveFailures: d[o + 15],
+    consecutiveSuccesses: d[o + 16],
+    latencyMs: { mean: round(d[o + 17]), p50: round(d[o + 18]), p90: round(d[o + 19]), p99: round(d[o + 20]), max: round(d[o + 21]) },
+    lastFailureAt: nul(d[o + 22]),
+    lastSuccessAt: nul(d[o + 23]),
+    stateChangedAt: d[o + 24],
+    nextAttemptAt: nul(d[o + 25]),
+    retryAfterMs: nul(d[o + 26]),
+    store: null,
+    failureThreshold: d[o + 27],
+    minimumRequests: d[o + 28],
+    timeout: d[o + 29],
+    resetTimeout: d[o + 30],
+  }
+}
+
+module.exports = { CircuitBreaker, statsObject, byCircuit, byName, EVENTS }

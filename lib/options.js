@@ -1,0 +1,251 @@
+'use strict'
+// Options: validation with errors that name the option and the value, process-wide defaults
+// (`configure`), and the CIRCUIT_BREAKER_* environment variables.
+// Precedence: explicit option > configure() > environment > built-in default.
+
+const BUILTIN = Object.freeze({
+  failureThreshold: 0.5,
+  minimumRequests: 10,
+  consecutiveFailures: 0,
+  slowCallDurationMs: 0,
+  slowCallRateThreshold: 0,
+  timeout: 30_000,
+  resetTimeout: 60_000,
+  halfOpenMaxRequests: 1,
+  successThreshold: 1,
+  halfOpenTimeout: 0,
+  window: Object.freeze({ type: 'time', durationMs: 60_000, buckets: 10 }),
+  enabled: true,
+})
+
+// setTimeout's ceiling; also keeps every duration exact in a double.
+const MAX_MS = 2_147_483_647
+
+const NUMERIC = ['failureThreshold', 'minimumRequests', 'consecutiveFailures', 'slowCallDurationMs',
+  'slowCallRateThreshold', 'timeout', 'resetTimeout', 'halfOpenMaxRequests', 'successThreshold', 'halfOpenTimeout']
+const FUNCTIONS = ['fallback', 'isFailure', 'shouldTrip', 'onStateChange']
+const KNOWN = new Set(['name', ...NUMERIC, 'window', 'enabled', 'logger', ...FUNCTIONS])
+const CONFIGURABLE = new Set([...NUMERIC, 'window', 'enabled', 'logger'])
+const LATER = { store: 'shared state (stores)', initialState: 'snapshots (initialState)' }
+const HINTS = {
+  errorThresholdPercentage: "use failureThreshold (a fraction: 50% is 0.5)",
+  volumeThreshold: 'use minimumRequests',
+  halfOpenAfter: 'use resetTimeout',
+  rollingCountTimeout: "use window: { type: 'time', durationMs }",
+}
+
+function show(v) {
+  if (typeof v === 'string') return JSON.stringify(v.length > 60 ? v.slice(0, 60) + '…' : v)
+  if (typeof v === 'function') return 'a function'
+  if (v === null) return 'null'
+  if (typeof v === 'object') return Array.isArray(v) ? 'an array' : 'an object'
+  return String(v)
+}
+
+function num(name, v, { min = 0, max = MAX_MS, int = false, minExclusive = false, unit = '' } = {}) {
+  if (typeof v !== 'number' || Number.isNaN(v)) {
+    throw new TypeError(`breakwater: option ${name} must be a number${unit}, got ${show(v)}`)
+  }
+  if (int && !Number.isInteger(v)) {
+    throw new RangeError(`breakwater: option ${name} must be a whole number, got ${show(v)}`)
+  }
+  if (v < min || (minExclusive && v === min) || v > max) {
+    const lo = minExclusive ? `greater than ${min}` : `at least ${min}`
+    throw new RangeError(`breakwater: option ${name} must be ${lo} and at most ${max}${unit}, got ${show(v)}`)
+  }
+  return v
+}
+
+/** Validates one option; returns the value to use. */
+function check(name, v) {
+  switch (name) {
+    case 'failureThreshold':
+      if (typeof v === 'number' && v > 1 && Number.isFinite(v)) {
+        throw new RangeError(`breakwater: option failureThreshold must be a fraction in (0, 1] (0.5 = 50%), got ${v}; to open after a number of failures in a row, use consecutiveFailures`)
+      }
+      return num(name, v, { min: 0, max: 1, minExclusive: true })
+    case 'slowCallRateThreshold':
+      if (v === 0) return 0
+      return num(name, v, { min: 0, max: 1, minExclusive: true })
+    case 'minimumRequests': case 'halfOpenMaxRequests': case 'successThreshold':
+      return num(name, v, { min: 1, max: 1_000_000_000, int: true })
+    case 'consecutiveFailures':
+      return num(name, v, { min: 0, max: 1_000_000_000, int: true })
+    case 'timeout': case 'resetTimeout': case 'halfOpenTimeout': case 'slowCallDurationMs':
+      return num(name, v, { min: 0, max: MAX_MS, unit: ' (ms)' })
+    case 'window': return checkWindow(v)
+    case 'enabled':
+      if (typeof v !== 'boolean') throw new TypeError(`breakwater: option enabled must be true or false, got ${show(v)}`)
+      return v
+    case 'logger':
+      if (v === null) return null
+      if (typeof v !== 'object' || !['info', 'warn', 'error', 'log'].some((k) => typeof v[k] === 'function')) {
+        throw new TypeError(`breakwater: option logger must be null or a console-like object with info/warn/error methods, got ${show(v)}`)
+      }
+      return v
+    case 'name':
+      if (typeof v !== 'string' || v.length === 0) throw new TypeError(`breakwater: option name is required and must be a non-empty string, got ${show(v)}`)
+      if (v.length > 256) throw new RangeError(`breakwater: option name must be at most 256 characters, got ${v.length}`)
+      return v
+    default:
+      if (FUNCTIONS.includes(name)) {
+        if (typeof v !== 'function') throw new TypeError(`breakwater: option ${name} must be a function, got ${show(v)}`)
+        return v
+      }
+      throw new TypeError(`breakwater: unknown option ${name}`)
+  }
+}
+
+function checkWindow(w) {
+  if (w === null || typeof w !== 'object') {
+    throw new TypeError(`breakwater: option window must be { type: 'time', durationMs, buckets } or { type: 'count', size }, got ${show(w)}`)
+  }
+  const type = read(w, 'type', 'window.type')
+  if (type === 'count') {
+    const size = read(w, 'size', 'window.size')
+    return { type: 'count', size: num('window.size', size, { min: 1, max: 1_000_000, int: true }) }
+  }
+  if (type === 'time') {
+    let durationMs = read(w, 'durationMs', 'window.durationMs')
+    let buckets = read(w, 'buckets', 'window.buckets')
+    durationMs = durationMs === undefined ? 60_000 : num('window.durationMs', durationMs, { min: 1, max: 86_400_000, int: true, unit: ' (ms)' })
+    buckets = buckets === undefined ? 10 : num('window.buckets', buckets, { min: 1, max: 1000, int: true })
+    if (durationMs < buckets) {
+      throw new RangeError(`breakwater: option window.durationMs must be at least 1 ms per bucket, got ${durationMs} ms for ${buckets} buckets`)
+    }
+    return { type: 'time', durationMs, buckets }
+  }
+  throw new TypeError(`breakwater: option window.type must be 'time' or 'count', got ${show(type)}`)
+}
+
+/** Reads a property, turning a throwing getter into an error that names it. */
+function read(obj, key, label = key) {
+  try {
+    return obj[key]
+  } catch (e) {
+    throw new TypeError(`breakwater: reading option ${label} threw: ${e && e.message}`)
+  }
+}
+
+let configured = {}
+
+/** Process-wide (per-thread) defaults for breakers created after this call. */
+function configure(defaults) {
+  if (defaults === null || typeof defaults !== 'object') throw new TypeError(`breakwater: configure() takes an object of defaults, got ${show(defaults)}`)
+  const next = { ...configured }
+  for (const key of Object.keys(defaults)) {
+    if (!CONFIGURABLE.has(key)) throw new TypeError(`breakwater: configure(): ${key} cannot have a process-wide default (allowed: ${[...CONFIGURABLE].join(', ')})`)
+    const v = read(defaults, key)
+    if (v === undefined) delete next[key]
+    else next[key] = check(key, v)
+  }
+  configured = next
+}
+
+/** For tests: forget configure(). */
+function resetConfiguration() {
+  configured = {}
+}
+
+const ENV = {
+  CIRCUIT_BREAKER_ENABLED: 'enabled',
+  CIRCUIT_BREAKER_FAILURE_THRESHOLD: 'failureThreshold',
+  CIRCUIT_BREAKER_MINIMUM_REQUESTS: 'minimumRequests',
+  CIRCUIT_BREAKER_TIMEOUT: 'timeout',
+  CIRCUIT_BREAKER_RESET_TIMEOUT: 'resetTimeout',
+  CIRCUIT_BREAKER_HALF_OPEN_TIMEOUT: 'halfOpenTimeout',
+}
+
+function fromEnv() {
+  const out = {}
+  for (const [variable, key] of Object.entries(ENV)) {
+    const raw = process.env[variable]
+    if (raw === undefined || raw.trim() === '') continue
+    const s = raw.trim()
+    if (key === 'enabled') {
+      if (/^(true|1|yes|on)$/i.test(s)) out.enabled = true
+      else if (/^(false|0|no|off)$/i.test(s)) out.enabled = false
+      else throw new TypeError(`breakwater: environment variable ${variable} must be true or false, got ${show(raw)}`)
+      continue
+    }
+    const v = /^[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$/i.test(s) ? Number(s) : NaN
+    try {
+      if (Number.isNaN(v)) throw new TypeError('not a number')
+      out[key] = check(key, v)
+    } catch (e) {
+      const what = key === 'failureThreshold' ? 'a fraction in (0, 1]' : key === 'minimumRequests' ? 'a whole number >= 1' : 'a duration in ms >= 0'
+      throw new (e instanceof RangeError ? RangeError : TypeError)(`breakwater: environment variable ${variable} must be ${what}, got ${show(raw)}`)
+    }
+  }
+  return out
+}
+
+/**
+ * Resolves a breaker's options: validates what the user gave, fills in the rest.
+ * @returns {object} every option, plus `functions` and `logger`
+ */
+function resolve(options) {
+  if (options === null || typeof options !== 'object') {
+    throw new TypeError(`breakwater: new CircuitBreaker(options) needs an options object with a name, got ${show(options)}`)
+  }
+  const given = {}
+  for (const key of Object.keys(options)) {
+    const v = read(options, key)
+    if (v === undefined) continue
+    if (key in LATER) throw new TypeError(`breakwater: option ${key} (${LATER[key]}) is not supported by this version yet`)
+    if (!KNOWN.has(key)) {
+      throw new TypeError(`breakwater: unknown option ${key}` + (HINTS[key] ? `; ${HINTS[key]}` : ''))
+    }
+    given[key] = check(key, v)
+  }
+  if (given.name === undefined) check('name', undefined)
+  const out = { ...BUILTIN, ...fromEnv(), ...configured, ...given }
+  if (out.slowCallRateThreshold > 0 && !(out.slowCallDurationMs > 0)) {
+    throw new RangeError('breakwater: option slowCallRateThreshold needs slowCallDurationMs (the duration above which a call counts as slow)')
+  }
+  if (!('logger' in out)) out.logger = console
+  return out
+}
+
+/** The numeric options the native registry compares between breakers of one name. */
+function native(o) {
+  const w = o.window
+  return {
+    failureThreshold: o.failureThreshold,
+    minimumRequests: o.minimumRequests,
+    consecutiveFailures: o.consecutiveFailures,
+    slowCallDurationMs: o.slowCallDurationMs,
+    slowCallRateThreshold: o.slowCallRateThreshold,
+    timeout: o.timeout,
+    resetTimeout: o.resetTimeout,
+    halfOpenMaxRequests: o.halfOpenMaxRequests,
+    successThreshold: o.successThreshold,
+    halfOpenTimeout: o.halfOpenTimeout,
+    windowType: w.type,
+    windowSize: w.type === 'count' ? w.size : 0,
+    windowDurationMs: w.type === 'time' ? w.durationMs : 0,
+    windowBuckets: w.type === 'time' ? w.buckets : 0,
+  }
+}
+
+/** The inverse of `native`, for attaching to a circuit made elsewhere. */
+function fromNative(n) {
+  return {
+    ...BUILTIN,
+    failureThreshold: n.failureThreshold,
+    minimumRequests: n.minimumRequests,
+    consecutiveFailures: n.consecutiveFailures,
+    slowCallDurationMs: n.slowCallDurationMs,
+    slowCallRateThreshold: n.slowCallRateThreshold,
+    timeout: n.timeout,
+    resetTimeout: n.resetTimeout,
+    halfOpenMaxRequests: n.halfOpenMaxRequests,
+    successThreshold: n.successThreshold,
+    halfOpenTimeout: n.halfOpenTimeout,
+    window: n.windowType === 'count'
+      ? { type: 'count', size: n.windowSize }
+      : { type: 'time', durationMs: n.windowDurationMs, buckets: n.windowBuckets },
+  }
+}
+
+module.exports = { resolve, configure, resetConfiguration, native, fromNative, check, show, BUILTIN, MAX_MS }

@@ -1,0 +1,375 @@
+//! The N-API binding: one thin layer of free functions over `breakwater-core`.
+//!
+//! Free functions with small integer arguments, because they are the cheapest thing to call
+//! from JavaScript (a class method costs about twice as much), and none of them is on the
+//! success path of `execute`: that path reads shared memory (`chunk`) instead. Every function
+//! catches panics, so a bug here becomes a JavaScript `Error`, never a crashed process.
+//!
+//! This file is not the public API: `index.js` is. Names here are what that layer needs.
+
+use breakwater_core::arena::{self, layout};
+use breakwater_core::registry::{self, Control, RegistryError};
+use breakwater_core::ticker::{self, now_ms};
+use breakwater_core::{Config, Outcome, State, WindowKind};
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+fn js_err(e: RegistryError) -> Error {
+    Error::new(Status::InvalidArg, e.to_string())
+}
+
+/// The numeric options of a circuit, already validated and defaulted by the JS layer.
+#[napi(object)]
+#[derive(Clone)]
+pub struct CircuitOptions {
+    pub failure_threshold: f64,
+    pub minimum_requests: u32,
+    pub consecutive_failures: u32,
+    pub slow_call_duration_ms: f64,
+    pub slow_call_rate_threshold: f64,
+    pub timeout: f64,
+    pub reset_timeout: f64,
+    pub half_open_max_requests: u32,
+    pub success_threshold: u32,
+    pub half_open_timeout: f64,
+    /// `"count"` or `"time"`.
+    pub window_type: String,
+    pub window_size: u32,
+    pub window_duration_ms: f64,
+    pub window_buckets: u32,
+}
+
+impl CircuitOptions {
+    fn to_config(&self) -> Result<Config> {
+        let window = match self.window_type.as_str() {
+            "count" => WindowKind::Count { size: self.window_size },
+            "time" => WindowKind::Time { duration_ms: self.window_duration_ms as u64, buckets: self.window_buckets },
+            other => return Err(Error::new(Status::InvalidArg, format!("window.type must be 'count' or 'time', got {other:?}"))),
+        };
+        Ok(Config {
+            failure_threshold: self.failure_threshold,
+            minimum_requests: self.minimum_requests,
+            consecutive_failures: self.consecutive_failures,
+            slow_call_duration_ms: self.slow_call_duration_ms,
+            slow_call_rate_threshold: self.slow_call_rate_threshold,
+            timeout_ms: self.timeout,
+            reset_timeout_ms: self.reset_timeout as u64,
+            half_open_max_requests: self.half_open_max_requests,
+            success_threshold: self.success_threshold,
+            half_open_timeout_ms: self.half_open_timeout as u64,
+            window,
+        })
+    }
+
+    fn from_config(c: &Config) -> CircuitOptions {
+        let (window_type, window_size, window_duration_ms, window_buckets) = match c.window {
+            WindowKind::Count { size } => ("count", size, 0.0, 0),
+            WindowKind::Time { duration_ms, buckets } => ("time", 0, duration_ms as f64, buckets),
+        };
+        CircuitOptions {
+            failure_threshold: c.failure_threshold,
+            minimum_requests: c.minimum_requests,
+            consecutive_failures: c.consecutive_failures,
+            slow_call_duration_ms: c.slow_call_duration_ms,
+            slow_call_rate_threshold: c.slow_call_rate_threshold,
+            timeout: c.timeout_ms,
+            reset_timeout: c.reset_timeout_ms as f64,
+            half_open_max_requests: c.half_open_max_requests,
+            success_threshold: c.success_threshold,
+            half_open_timeout: c.half_open_timeout_ms as f64,
+            window_type: window_type.into(),
+            window_size,
+            window_duration_ms,
+            window_buckets,
+        }
+    }
+}
+
+/// Where an attached instance finds its circuit and its lane in shared memory.
+#[napi(object)]
+pub struct Attachment {
+    pub circuit_id: u32,
+    pub circuit_chunk: u32,
+    pub circuit_base: u32,
+    pub lane_id: u32,
+    pub lane_chunk: u32,
+    pub lane_base: u32,
+    /// End of the lane's current time bucket, epoch ms (+inf for a count window).
+    pub bucket_end: f64,
+    pub created: bool,
+    pub options: CircuitOptions,
+}
+
+/// Attaches to the circuit `name` (creating it with `options`), or, without options, to an
+/// existing circuit with whatever options it has.
+#[napi(catch_unwind)]
+pub fn attach(name: String, options: Option<CircuitOptions>) -> Result<Attachment> {
+    let config = options.map(|o| o.to_config()).transpose()?;
+    let a = registry::attach(&name, config, ticker::touch()).map_err(js_err)?;
+    Ok(Attachment {
+        circuit_id: a.circuit.id,
+        circuit_chunk: a.circuit.chunk(),
+        circuit_base: a.circuit.base(),
+        lane_id: a.lane.id,
+        lane_chunk: a.lane.chunk(),
+        lane_base: a.lane.base(),
+        bucket_end: a.bucket_end,
+        created: a.created,
+        options: CircuitOptions::from_config(&a.config),
+    })
+}
+
+/// Maps chunk `index` of the shared arena as an Int32Array. The memory lives as long as the
+/// process, so the finalizer has nothing to free.
+#[napi(catch_unwind)]
+pub fn chunk<'env>(env: &'env Env, index: u32) -> Result<Int32ArraySlice<'env>> {
+    let (ptr, len) = arena::chunk(index)
+        .ok_or_else(|| Error::new(Status::InvalidArg, format!("no shared-memory chunk {index}")))?;
+    let view = unsafe { Int32ArraySlice::from_external(env, ptr, len, (), |_, _| {}) }?;
+    // Where the engine forbids external memory (a V8 sandbox), napi-rs silently copies: the
+    // view would then be a snapshot, and the breaker would count into nothing. Refuse.
+    if view.as_ptr() != ptr as *const i32 {
+        return Err(Error::new(
+            Status::GenericFailure,
+            "this JavaScript engine copies external buffers (V8 sandbox); breakwater needs shared memory and cannot run here",
+        ));
+    }
+    Ok(view)
+}
+
+/// The shared-memory layout and sizes, so the JS layer never hard-codes them.
+#[napi(catch_unwind)]
+pub fn layout() -> Vec<u32> {
+    vec![
+        arena::SLOT_I32 as u32,
+        arena::SLOTS_PER_CHUNK as u32,
+        layout::CLOCK_F64 as u32,
+        layout::MODE as u32,
+        layout::NEXT_ATTEMPT as u32,
+        layout::SEQ as u32,
+        layout::OK as u32,
+        layout::IGNORED as u32,
+        layout::REJECTED as u32,
+        layout::FALLBACK as u32,
+        layout::RING_HEAD as u32,
+        layout::RING_TAIL as u32,
+        layout::RING as u32,
+        layout::RING_LEN as u32,
+        STATS_LEN as u32,
+    ]
+}
+
+/// The instance's time bucket ended: fold its batched counts. Returns the next bucket's end.
+#[napi(catch_unwind)]
+pub fn flush(lane: u32) -> Result<f64> {
+    registry::flush(lane, ticker::touch()).map_err(js_err)
+}
+
+/// Asks to run one call outside the CLOSED fast path: 0 run, k > 0 run as probe k, -1 rejected.
+#[napi(catch_unwind)]
+pub fn acquire(lane: u32) -> Result<i32> {
+    registry::acquire(lane, ticker::touch()).map_err(js_err)
+}
+
+/// Records one outcome. `kind`: 0 success, 1 failure, 2 ignored; +4 slow; +8 timeout.
+/// `probe` is what `acquire` returned. Returns the new mode word.
+#[napi(catch_unwind)]
+pub fn settle(lane: u32, kind: u32, probe: i32) -> Result<i32> {
+    let outcome = match kind & 3 {
+        0 => Outcome::Success,
+        1 => Outcome::Failure,
+        _ => Outcome::Ignored,
+    };
+    registry::settle(lane, ticker::touch(), outcome, kind & 4 != 0, kind & 8 != 0, probe).map_err(js_err)
+}
+
+/// A latency sample measured on a slow path, in microseconds.
+#[napi(catch_unwind)]
+pub fn record_latency(lane: u32, us: f64) -> Result<()> {
+    registry::record_latency(lane, ticker::touch(), us.max(0.0) as u64).map_err(js_err)
+}
+
+/// [calls, failures, successes, slowCalls, consecutiveFailures, consecutiveSuccesses]
+#[napi(catch_unwind)]
+pub fn counts(lane: u32) -> Result<Vec<f64>> {
+    let (t, cf, cs) = registry::counts(lane, ticker::touch()).map_err(js_err)?;
+    Ok(vec![t.calls as f64, t.failures as f64, t.successes as f64, t.slow as f64, cf as f64, cs as f64])
+}
+
+/// Opens a CLOSED circuit because the user's `shouldTrip` said so.
+#[napi(catch_unwind)]
+pub fn trip(lane: u32) -> Result<()> {
+    registry::trip(lane, ticker::touch()).map_err(js_err)
+}
+
+/// 0 open (arg: duration ms, or < 0 for forced), 1 close, 2 half-open, 3 reset.
+#[napi(catch_unwind)]
+pub fn control(circuit: u32, op: u32, arg: f64) -> Result<()> {
+    let op = match op {
+        0 => Control::Open(if arg >= 0.0 { Some(arg as u64) } else { None }),
+        1 => Control::Close,
+        2 => Control::HalfOpen,
+        3 => Control::Reset,
+        _ => return Err(Error::new(Status::InvalidArg, format!("unknown control op {op}"))),
+    };
+    registry::control(circuit, ticker::touch(), op).map_err(js_err)
+}
+
+/// Puts a circuit in a saved state: `state` 0 closed, 1 open, 2 half-open.
+#[napi(catch_unwind)]
+pub fn restore(circuit: u32, state: u32, forced: bool, next_attempt_at: f64) -> Result<()> {
+    let s = match state {
+        0 => State::Closed,
+        1 => State::Open,
+        2 => State::HalfOpen,
+        _ => return Err(Error::new(Status::InvalidArg, format!("unknown state {state}"))),
+    };
+    let at = if next_attempt_at.is_finite() && next_attempt_at > 0.0 { Some(next_attempt_at as u64) } else { None };
+    registry::control(circuit, ticker::touch(), Control::Restore(s, forced, at)).map_err(js_err)
+}
+
+const STATS_LEN: usize = 43;
+
+fn opt(v: Option<u64>) -> f64 {
+    v.map(|x| x as f64).unwrap_or(f64::NAN)
+}
+
+fn push_stats(out: &mut Vec<f64>, s: &registry::FullStats) {
+    let st = &s.stats;
+    let c = &st.counters;
+    let l = &st.latency;
+    let start = out.len();
+    out.extend_from_slice(&[
+        st.state as u32 as f64,
+        st.forced as u32 as f64,
+        c.successes as f64,
+        c.failures as f64,
+        c.rejections as f64,
+        c.timeouts as f64,
+        c.fallbacks as f64,
+        c.ignored as f64,
+        c.slow as f64,
+        st.window.calls as f64,
+        st.window.failures as f64,
+        st.window.successes as f64,
+        st.window.slow as f64,
+        st.failure_rate,
+        st.slow_call_rate,
+        st.consecutive_failures as f64,
+        st.consecutive_successes as f64,
+        l.mean_ms,
+        l.p50_ms,
+        l.p90_ms,
+        l.p99_ms,
+        l.max_ms,
+        opt(st.last_failure_at),
+        opt(st.last_success_at),
+        st.state_changed_at as f64,
+        opt(st.next_attempt_at),
+        opt(st.retry_after_ms),
+        s.config.failure_threshold,
+        s.config.minimum_requests as f64,
+        s.config.timeout_ms,
+        s.config.reset_timeout_ms as f64,
+        l.count as f64,
+        st.probes_in_flight as f64,
+    ]);
+    for row in &s.transition_counts {
+        for n in row {
+            out.push(*n as f64);
+        }
+    }
+    out.push(s.id as f64);
+    debug_assert_eq!(out.len() - start, STATS_LEN);
+}
+
+/// One circuit's stats as a flat array (the JS layer names the fields).
+#[napi(catch_unwind)]
+pub fn stats(circuit: u32) -> Result<Float64Array> {
+    let s = registry::stats(circuit, ticker::touch()).map_err(js_err)?;
+    let mut v = Vec::with_capacity(STATS_LEN);
+    push_stats(&mut v, &s);
+    Ok(Float64Array::new(v))
+}
+
+#[napi(object)]
+pub struct AllStats {
+    pub names: Vec<String>,
+    pub data: Float64Array,
+}
+
+/// Every registered circuit's stats in one call: names, and `STATS_LEN` numbers each.
+#[napi(catch_unwind)]
+pub fn all_stats() -> AllStats {
+    let now = ticker::touch();
+    let ids = registry::ids();
+    let mut names = Vec::with_capacity(ids.len());
+    let mut data = Vec::with_capacity(ids.len() * STATS_LEN);
+    for id in ids {
+        if let Ok(s) = registry::stats(id, now) {
+            push_stats(&mut data, &s);
+            names.push(s.name);
+        }
+    }
+    AllStats { names, data: Float64Array::new(data) }
+}
+
+/// Transitions after `since`: flat [seq, from, to, reason, atMs] rows; reasons by index into
+/// `reasons()`.
+#[napi(catch_unwind)]
+pub fn transitions(circuit: u32, since: f64) -> Result<Vec<f64>> {
+    let ts = registry::transitions_since(circuit, since.max(0.0) as u64).map_err(js_err)?;
+    Ok(ts
+        .iter()
+        .flat_map(|t| [t.seq as f64, t.from as u32 as f64, t.to as u32 as f64, t.reason as u32 as f64, t.at_ms as f64])
+        .collect())
+}
+
+/// The names of transition reasons, by index.
+#[napi(catch_unwind)]
+pub fn reasons() -> Vec<String> {
+    use breakwater_core::Reason::*;
+    [
+        FailureRate, ConsecutiveFailures, SlowCallRate, Predicate, ResetTimeoutElapsed, ProbeSucceeded, ProbeFailed,
+        HalfOpenTimeout, ForcedOpen, ManualOpen, ManualClose, ManualHalfOpen, Reset, Restored,
+    ]
+    .iter()
+    .map(|r| r.name().to_string())
+    .collect()
+}
+
+/// The instance behind `lane` is gone; its counts stay with the circuit.
+#[napi(catch_unwind)]
+pub fn detach(lane: u32) -> Result<()> {
+    registry::detach(lane, ticker::touch()).map_err(js_err)
+}
+
+/// Removes a circuit from the registry.
+#[napi(catch_unwind)]
+pub fn dispose(circuit: u32) -> Result<()> {
+    registry::dispose(circuit, ticker::touch()).map_err(js_err)
+}
+
+#[napi(catch_unwind)]
+pub fn reset_all() {
+    registry::reset_all(ticker::touch())
+}
+
+/// The id of the circuit registered under `name`, if any.
+#[napi(catch_unwind)]
+pub fn id_of(name: String) -> Option<u32> {
+    registry::id_of(&name)
+}
+
+/// Epoch ms now; also wakes the coarse clock if it was parked.
+#[napi(catch_unwind)]
+pub fn now() -> f64 {
+    let _ = now_ms;
+    ticker::touch() as f64
+}
+
+/// For the test suite: proves that a panic in native code becomes a JS error.
+#[napi(catch_unwind)]
+pub fn __panic_for_test() {
+    panic!("breakwater: deliberate panic (test)");
+}
