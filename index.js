@@ -5,7 +5,7 @@
 
 const { CircuitBreaker } = require('./lib/breaker.js')
 const { CircuitState, CircuitBreakerOpenError, CircuitBreakerTimeoutError } = require('./lib/errors.js')
-const registry = require('./lib/registry.js')
+const { metricsSnapshot, ...registry } = require('./lib/registry.js')
 const { configure } = require('./lib/options.js')
 
 module.exports = {

@@ -42,7 +42,8 @@ function exec(resolve, reject) {
 }
 
 class TimedCall {
-  constructor(probe, t0, timeoutMs, deadline) {
+  constructor(queue, probe, t0, timeoutMs, deadline) {
+    this.queue = queue
     this.probe = probe
     this.t0 = t0
     this.timeoutMs = timeoutMs
@@ -115,6 +116,7 @@ class CircuitBreaker {
     this._n = 0
     this._listeners = null
     this._deadlines = null
+    this._dl = null
     this._disposed = false
     this._lastState = 'CLOSED'
     this._fast = false
@@ -246,8 +248,9 @@ class CircuitBreaker {
     let now = CLOCK[CLOCK_F64]
     if (now === Infinity) now = native.now()
     const d = new Promise(exec)
-    const call = new TimedCall(probe, t0, timeoutMs, now + timeoutMs + TICK_SLACK_MS)
-    this._deadlinesFor(timeoutMs).add(call)
+    const q = timeoutMs === this._timeout && this._dl !== null ? this._dl : this._deadlinesFor(timeoutMs)
+    const call = new TimedCall(q, probe, t0, timeoutMs, now + timeoutMs + TICK_SLACK_MS)
+    q.add(call)
     let p
     try {
       // The signal costs an AbortController; only actions that declare a parameter get one.
@@ -271,6 +274,7 @@ class CircuitBreaker {
     if (q === undefined) {
       q = new Deadlines((call) => this._expire(call))
       this._deadlines.set(timeoutMs, q)
+      if (timeoutMs === this._timeout) this._dl = q
     }
     return q
   }
@@ -278,7 +282,7 @@ class CircuitBreaker {
   _timedOk(call, v) {
     if (call.done) return // timed out already: the late result is ignored
     call.done = true
-    this._deadlines.get(call.timeoutMs).settled()
+    call.queue.settled()
     if (call.probe === 0 && call.t0 === 0 && this._fast) call.resolve(this._ok(v))
     else {
       try {
@@ -292,7 +296,7 @@ class CircuitBreaker {
   _timedErr(call, e) {
     if (call.done) return
     call.done = true
-    this._deadlines.get(call.timeoutMs).settled()
+    call.queue.settled()
     try {
       call.resolve(this._settleErr(e, call.probe, call.t0, false))
     } catch (x) {

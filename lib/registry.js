@@ -66,7 +66,59 @@ function createExternalServiceCircuitBreaker(name, fallback, opts) {
   })
 }
 
+// Prometheus-style latency buckets (seconds). Our histogram's bins are finer (4 per power of
+// two); a bucket counts the bins whose upper edge is at or below its bound.
+const LATENCY_BUCKETS_S = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
+let binEdgesS = null
+
+/**
+ * For metrics exporters: every circuit's stats, transition counts and cumulative latency
+ * histogram, taken together.
+ * @returns {Array<{ name: string, stats: object, transitions: Array<{from: string, to: string, count: number}>,
+ *   latency: { count: number, sumSeconds: number, buckets: Array<{ le: number, count: number }> } }>}
+ */
+function metricsSnapshot() {
+  if (binEdgesS === null) binEdgesS = native.latencyBinEdges().map((us) => us / 1e6)
+  for (let attempt = 0; ; attempt++) {
+    const { names, data } = native.allStats()
+    const lat = native.allLatency()
+    const per = 2 + binEdgesS.length
+    if (lat.length !== names.length * per && attempt < 3) continue // a circuit came or went between the two reads
+    const out = []
+    const states = ['CLOSED', 'OPEN', 'HALF_OPEN']
+    for (let i = 0; i < names.length; i++) {
+      const o = i * STATS_LEN
+      const local = byName.get(names[i])
+      const transitions = []
+      for (let f = 0; f < 3; f++) {
+        for (let t = 0; t < 3; t++) {
+          const count = data[o + 33 + f * 3 + t]
+          if (f !== t) transitions.push({ from: states[f], to: states[t], count })
+        }
+      }
+      const lo = i * per
+      const buckets = []
+      if (lo + per <= lat.length) {
+        let bin = 0
+        let cum = 0
+        for (const le of LATENCY_BUCKETS_S) {
+          while (bin < binEdgesS.length && binEdgesS[bin] <= le + 1e-12) cum += lat[lo + 2 + bin++]
+          buckets.push({ le, count: cum })
+        }
+      }
+      out.push({
+        name: names[i],
+        stats: statsObject(names[i], data, o, local ? local.enabled : true),
+        transitions,
+        latency: { count: lat[lo] || 0, sumSeconds: (lat[lo + 1] || 0) / 1e6, buckets },
+      })
+    }
+    return out
+  }
+}
+
 module.exports = {
+  metricsSnapshot,
   getAllCircuitBreakerStats, getCircuitBreaker, resetAllCircuitBreakers, getHealthSummary,
   createExternalServiceCircuitBreaker,
 }

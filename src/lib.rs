@@ -314,6 +314,29 @@ pub fn all_stats() -> AllStats {
     AllStats { names, data: Float64Array::new(data) }
 }
 
+/// Cumulative latency histograms of every circuit since creation or reset, for Prometheus:
+/// per circuit `[count, sumMicros, bin0 … bin127]`, in the order of `allStats().names`.
+#[napi(catch_unwind)]
+pub fn all_latency() -> Float64Array {
+    let now = ticker::touch();
+    let mut out = Vec::new();
+    for id in registry::ids() {
+        if let Ok(s) = registry::stats(id, now) {
+            let h = &s.lifetime_latency;
+            out.push(h.count() as f64);
+            out.push(h.sum_us() as f64);
+            out.extend(h.bins().iter().map(|&n| n as f64));
+        }
+    }
+    Float64Array::new(out)
+}
+
+/// Exclusive upper edges of the latency histogram's bins, in microseconds.
+#[napi(catch_unwind)]
+pub fn latency_bin_edges() -> Vec<f64> {
+    (0..breakwater_core::histogram::BINS).map(|b| breakwater_core::histogram::bin_upper_us(b) as f64).collect()
+}
+
 /// Transitions after `since`: flat [seq, from, to, reason, atMs] rows; reasons by index into
 /// `reasons()`.
 #[napi(catch_unwind)]

@@ -16,6 +16,16 @@ pub fn bin_of(us: u64) -> usize {
     (4 * (e - 1) + m).min(BINS - 1)
 }
 
+/// The exclusive upper edge of a bin, in microseconds.
+pub fn bin_upper_us(bin: usize) -> u64 {
+    if bin < 4 {
+        return bin as u64 + 1;
+    }
+    let e = bin / 4 + 1;
+    let m = (bin % 4) as u64;
+    (5 + m) << (e - 2)
+}
+
 /// The value a bin stands for: the middle of its range, in microseconds.
 pub fn bin_value_us(bin: usize) -> f64 {
     if bin < 4 {
@@ -105,16 +115,23 @@ impl Histogram {
     }
 
     /// `max_us` is tracked by the caller (exactly, where it can be).
+    pub fn sum_us(&self) -> u64 {
+        self.sum_us
+    }
+
     pub fn summary(&self, max_us: u64) -> LatencySummary {
         if self.count == 0 {
             return LatencySummary::default();
         }
+        // A bin's middle can lie above the largest sample in it: never report a percentile
+        // above the exact maximum.
+        let q = |p: f64| self.quantile_us(p).min(max_us as f64) / 1000.0;
         LatencySummary {
             count: self.count,
             mean_ms: self.sum_us as f64 / self.count as f64 / 1000.0,
-            p50_ms: self.quantile_us(0.50) / 1000.0,
-            p90_ms: self.quantile_us(0.90) / 1000.0,
-            p99_ms: self.quantile_us(0.99) / 1000.0,
+            p50_ms: q(0.50),
+            p90_ms: q(0.90),
+            p99_ms: q(0.99),
             max_ms: max_us as f64 / 1000.0,
         }
     }

@@ -79,6 +79,7 @@ pub struct FullStats {
     pub stats: Stats,
     pub config: Config,
     pub transition_counts: [[u64; 3]; 3],
+    pub lifetime_latency: crate::histogram::Histogram,
 }
 
 #[derive(Default)]
@@ -322,6 +323,7 @@ pub fn stats(circuit_id: u32, now: u64) -> Result<FullStats, RegistryError> {
         stats: m.stats(now),
         config: m.config.clone(),
         transition_counts: m.transition_counts,
+        lifetime_latency: m.lifetime_latency.clone(),
     }))
 }
 

@@ -11,7 +11,7 @@
 //! slow paths take (see the crate docs for the fast path).
 
 use crate::config::Config;
-use crate::histogram::LatencySummary;
+use crate::histogram::{Histogram, LatencySummary};
 use crate::window::{Totals, Window};
 use std::collections::VecDeque;
 
@@ -140,6 +140,8 @@ pub struct Circuit {
     seq: u64,
     /// Transitions by [from][to], for Prometheus.
     pub transition_counts: [[u64; 3]; 3],
+    /// Every latency sample since creation or reset (Prometheus histograms are cumulative).
+    pub lifetime_latency: Histogram,
 }
 
 /// Everything `getStats()` reports that the machine knows.
@@ -184,6 +186,7 @@ impl Circuit {
             log: VecDeque::with_capacity(4),
             seq: 0,
             transition_counts: [[0; 3]; 3],
+            lifetime_latency: Histogram::default(),
         }
     }
 
@@ -321,12 +324,15 @@ impl Circuit {
         self.counters.successes += n;
         self.consecutive_successes += n;
         self.consecutive_failures = 0;
-        self.last_success_at = Some(self.last_success_at.unwrap_or(0).max(at_ms.min(now_ms)));
+        // The batch happened somewhere in its bucket; its end (or now) is the best bound.
+        let latest = now_ms.min(at_ms + self.window.bucket_width_ms().unwrap_or(0));
+        self.last_success_at = Some(self.last_success_at.unwrap_or(0).max(latest));
         self.window.record(at_ms, false, false, n);
         self.evaluate(now_ms)
     }
 
     pub fn record_latency(&mut self, at_ms: u64, us: u64) {
+        self.lifetime_latency.add(us);
         self.window.record_latency(at_ms, us);
     }
 
@@ -413,6 +419,7 @@ impl Circuit {
         let t = if self.state != State::Closed { Some(self.to_closed(now_ms, Reason::Reset)) } else { None };
         self.window.clear(now_ms);
         self.counters = Counters::default();
+        self.lifetime_latency.clear();
         self.consecutive_failures = 0;
         self.consecutive_successes = 0;
         self.last_failure_at = None;

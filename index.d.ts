@@ -1,0 +1,272 @@
+// Type definitions for breakwater: a circuit breaker for Node.js with a Rust core.
+
+/** The state of a circuit. Both a type and a value: `CircuitState.OPEN === 'OPEN'`. */
+export type CircuitState = 'CLOSED' | 'OPEN' | 'HALF_OPEN'
+export declare const CircuitState: Readonly<{ CLOSED: 'CLOSED'; OPEN: 'OPEN'; HALF_OPEN: 'HALF_OPEN' }>
+
+/** Which recent calls the tripping rules look at. */
+export type WindowOptions =
+  | {
+      /** The calls of the last `durationMs`, in `buckets` buckets that age by elapsed time. */
+      type: 'time'
+      /** Length of the window in ms. Default 60 000. */
+      durationMs?: number
+      /** Number of buckets (resolution of aging). Default 10. */
+      buckets?: number
+    }
+  | {
+      /** The last `size` recorded calls. */
+      type: 'count'
+      /** Number of calls the window holds (1 – 1 000 000). */
+      size: number
+    }
+
+/** Counts handed to a `shouldTrip` predicate after each recorded outcome. */
+export interface TripCounts {
+  /** Calls in the window. */
+  calls: number
+  failures: number
+  successes: number
+  slowCalls: number
+  consecutiveFailures: number
+  consecutiveSuccesses: number
+}
+
+/** Anything with console's shape: `info` for transitions, `warn` for OPEN, `error` for misbehaving hooks. */
+export interface Logger {
+  info?(message: string): void
+  warn?(message: string): void
+  error?(message: string): void
+  log?(message: string): void
+}
+
+/** The numeric options: part of a circuit's identity (breakers of one name must agree on them). */
+export interface CircuitNumericOptions {
+  /**
+   * Opens when failures / calls in the window reach this fraction, in (0, 1]. 0.5 = 50%.
+   * A value above 1 is an error: to open after N failures in a row use `consecutiveFailures`.
+   * Default 0.5 (or `CIRCUIT_BREAKER_FAILURE_THRESHOLD`).
+   */
+  failureThreshold?: number
+  /**
+   * The rate rules apply only once the window holds at least this many calls. With a count
+   * window the effective minimum is `min(minimumRequests, size)`. Default 10
+   * (or `CIRCUIT_BREAKER_MINIMUM_REQUESTS`).
+   */
+  minimumRequests?: number
+  /** Opens after this many consecutive failures, whatever the rate. 0 = off (default). */
+  consecutiveFailures?: number
+  /** A call that takes longer than this (ms) counts as slow. 0 = off (default). */
+  slowCallDurationMs?: number
+  /**
+   * Opens when slow calls / calls reach this fraction in (0, 1] (with at least
+   * `minimumRequests` calls). Needs `slowCallDurationMs`. 0 = off (default).
+   */
+  slowCallRateThreshold?: number
+  /**
+   * Per-call timeout in ms; 0 = none. On timeout the action's `signal` is aborted and the call
+   * rejects with `CircuitBreakerTimeoutError` (or resolves with the fallback's value).
+   * Fires at most ~10 ms late. Default 30 000 (or `CIRCUIT_BREAKER_TIMEOUT`).
+   */
+  timeout?: number
+  /** How long (ms) the circuit stays OPEN before it lets a probe through. Default 60 000 (or `CIRCUIT_BREAKER_RESET_TIMEOUT`). */
+  resetTimeout?: number
+  /** At most this many probe calls in flight while HALF_OPEN; others are rejected. Default 1. */
+  halfOpenMaxRequests?: number
+  /** This many consecutive probe successes close the circuit. Default 1. */
+  successThreshold?: number
+  /**
+   * Re-opens the circuit when no probe settled this long (ms) after entering HALF_OPEN (or
+   * after the last probe settled). 0 = off (default; or `CIRCUIT_BREAKER_HALF_OPEN_TIMEOUT`).
+   */
+  halfOpenTimeout?: number
+  /** The window. Default `{ type: 'time', durationMs: 60_000, buckets: 10 }`. */
+  window?: WindowOptions
+}
+
+/** Options of `new CircuitBreaker(options)`. */
+export interface CircuitBreakerOptions<TFallback = unknown> extends CircuitNumericOptions {
+  /** Required: the circuit's identity in the process-wide registry (shared by worker threads). */
+  name: string
+  /**
+   * Called on rejection (circuit open), failure and timeout — never on an ignored error.
+   * Its value resolves `execute`; if it throws, `execute` rejects with what it threw.
+   * Declare the `error` parameter only if you use it: a fallback without one skips building
+   * the error on the open-circuit path.
+   */
+  fallback?: (error: unknown) => TFallback | PromiseLike<TFallback>
+  /**
+   * Decides whether an error counts as a failure. Return false to ignore it (a card decline
+   * is not an outage): not counted, re-thrown unchanged, no fallback. Default: every error counts.
+   */
+  isFailure?: (error: unknown) => boolean
+  /** A custom tripping rule, asked after each recorded outcome; true opens the circuit. */
+  shouldTrip?: (counts: TripCounts) => boolean
+  /** Same as `on('stateChange', listener)`. */
+  onStateChange?: (event: StateChangeEvent) => void
+  /**
+   * Where transitions are logged, one line each (OPEN at `warn`, others at `info`).
+   * Default `console`; `null` silences it.
+   */
+  logger?: Logger | null
+  /**
+   * false: a pass-through that never rejects but still records stats. Default true
+   * (or `CIRCUIT_BREAKER_ENABLED`). Belongs to this instance.
+   */
+  enabled?: boolean
+}
+
+/** Per-call options of `execute`. */
+export interface ExecuteOptions {
+  /** Run the action without the breaker (health checks): nothing is recorded. */
+  bypass?: boolean
+  /** This call's timeout in ms (0 = none), instead of the breaker's. */
+  timeout?: number
+}
+
+/** Payload of `stateChange`, `open`, `halfOpen` and `close`. */
+export interface StateChangeEvent {
+  name: string
+  from: CircuitState
+  to: CircuitState
+  /**
+   * Why: 'failureRate' | 'consecutiveFailures' | 'slowCallRate' | 'shouldTrip' | 'resetTimeout' |
+   * 'probeSucceeded' | 'probeFailed' | 'halfOpenTimeout' | 'forcedOpen' | 'manualOpen' |
+   * 'manualClose' | 'manualHalfOpen' | 'reset' | 'restored'
+   */
+  reason: string
+  /** Epoch ms of the transition. */
+  at: number
+}
+
+export interface BreakerEvents {
+  stateChange: StateChangeEvent
+  open: StateChangeEvent
+  halfOpen: StateChangeEvent
+  close: StateChangeEvent
+  success: { name: string }
+  failure: { name: string; error: unknown; timeout: boolean }
+  /** `error` is null when a parameterless fallback made building it unnecessary. */
+  reject: { name: string; error: CircuitBreakerOpenError | null }
+  timeout: { name: string; timeoutMs: number }
+  fallback: { name: string; error: unknown }
+}
+
+/** What `getStats()` returns: a plain, JSON-serialisable object. */
+export interface CircuitBreakerStats {
+  name: string
+  state: CircuitState
+  enabled: boolean
+  /** successCount + failureCount + rejectionCount + ignoredCount, since creation or reset. */
+  totalRequests: number
+  successCount: number
+  /** Failures, timeouts included. */
+  failureCount: number
+  /** Calls not run because the circuit was OPEN or HALF_OPEN with its probe slots taken. */
+  rejectionCount: number
+  timeoutCount: number
+  /** Times the fallback ran. */
+  fallbackCount: number
+  /** Errors for which `isFailure` returned false. */
+  ignoredCount: number
+  slowCallCount: number
+  /** The window the rules look at. */
+  window: { calls: number; failures: number; successes: number; slowCalls: number }
+  /** Percent (0–100) of the window's calls that failed: what `failureThreshold` is compared to. */
+  failureRate: number
+  /** Percent (0–100) of the window's calls that were slow. */
+  slowCallRate: number
+  consecutiveFailures: number
+  consecutiveSuccesses: number
+  /** Latency over the window in ms, from a fixed-size histogram (±9%) of 1 in 16 calls (all calls with `slowCallDurationMs`). */
+  latencyMs: { mean: number; p50: number; p90: number; p99: number; max: number }
+  /** Epoch ms, or null. */
+  lastFailureAt: number | null
+  /** Epoch ms (to the window's bucket resolution), or null. */
+  lastSuccessAt: number | null
+  /** Epoch ms. */
+  stateChangedAt: number
+  /** Epoch ms when an OPEN circuit lets a probe through; null otherwise (and when forced open). */
+  nextAttemptAt: number | null
+  /** ms until `nextAttemptAt`; 0 in HALF_OPEN; null when CLOSED or forced open. */
+  retryAfterMs: number | null
+  /** null without a store. */
+  store: null | { kind: string; healthy: boolean; lastError: string | null; lastSyncAt: number | null }
+  failureThreshold: number
+  minimumRequests: number
+  timeout: number
+  resetTimeout: number
+}
+
+export declare class CircuitBreaker<TFallback = never> {
+  /** @throws TypeError | RangeError naming the option, or an Error if the name exists with other options. */
+  constructor(options: CircuitBreakerOptions<TFallback>)
+  /** The circuit's name. */
+  readonly name: string
+  /** 'CLOSED' | 'OPEN' | 'HALF_OPEN'. Reading it may move OPEN to HALF_OPEN. */
+  readonly state: CircuitState
+  /** false when the breaker is a pass-through. */
+  readonly enabled: boolean
+  /**
+   * Runs `action` through the breaker. The action gets an `AbortSignal` that aborts on timeout
+   * (declare the parameter to get a live one). Or pass an already-created promise: the breaker
+   * cannot prevent that call, but records its outcome and applies timeout and fallback.
+   * @throws (rejects with) CircuitBreakerOpenError, CircuitBreakerTimeoutError, or the action's error
+   */
+  execute<T>(action: ((signal: AbortSignal) => T | PromiseLike<T>) | PromiseLike<T>, options?: ExecuteOptions): Promise<T | TFallback>
+  /** A function with fn's signature that runs through `execute`. */
+  wrap<A extends unknown[], R>(fn: (...args: A) => R | PromiseLike<R>): (...args: A) => Promise<R | TFallback>
+  getStats(): CircuitBreakerStats
+  /** Forces OPEN until close()/halfOpen()/reset(); with `durationMs`, opens like a trip and half-opens after it. */
+  open(durationMs?: number): void
+  close(): void
+  halfOpen(): void
+  /** CLOSED, empty window, zeroed counters. */
+  reset(): void
+  /** Subscribes; returns the function that unsubscribes. */
+  on<E extends keyof BreakerEvents>(event: E, listener: (payload: BreakerEvents[E]) => void): () => void
+  /** Removes the circuit from the registry; this breaker (and others of its name) stop working. */
+  dispose(): void
+}
+
+/** Thrown (or handed to the fallback) when the circuit rejects a call without running it. */
+export declare class CircuitBreakerOpenError extends Error {
+  constructor(circuit: string, state: 'OPEN' | 'HALF_OPEN', retryAfterMs: number | null)
+  readonly name: 'CircuitBreakerOpenError'
+  /** The circuit's name. */
+  circuit: string
+  state: 'OPEN' | 'HALF_OPEN'
+  /** ms until a probe may run; 0 in HALF_OPEN; null when forced open. */
+  retryAfterMs: number | null
+}
+
+/** Thrown (or handed to the fallback) when a call exceeds its timeout. */
+export declare class CircuitBreakerTimeoutError extends Error {
+  constructor(circuit: string, timeoutMs: number, state: string)
+  readonly name: 'CircuitBreakerTimeoutError'
+  circuit: string
+  state: string
+  timeoutMs: number
+}
+
+/** Every registered circuit's stats, by name (all threads of the process). */
+export declare function getAllCircuitBreakerStats(): Record<string, CircuitBreakerStats>
+/** The breaker registered under `name` (attached to this thread if it was made in another), or undefined. */
+export declare function getCircuitBreaker(name: string): CircuitBreaker<unknown> | undefined
+/** Every circuit back to CLOSED with an empty window and zeroed counters; all stay registered. */
+export declare function resetAllCircuitBreakers(): void
+export declare function getHealthSummary(): {
+  total: number
+  closed: number
+  open: number
+  halfOpen: number
+  health: 'healthy' | 'degraded'
+}
+/** Process-wide defaults for breakers created afterwards (explicit options still win). */
+export declare function configure(defaults: CircuitNumericOptions & { enabled?: boolean; logger?: Logger | null }): void
+/** The preset for third-party APIs: 50% of at least 10 calls, 30 s timeout, 60 s reset. */
+export declare function createExternalServiceCircuitBreaker<TFallback = never>(
+  name: string,
+  fallback?: (error: unknown) => TFallback | PromiseLike<TFallback>,
+  options?: Omit<CircuitBreakerOptions<TFallback>, 'name' | 'fallback'>,
+): CircuitBreaker<TFallback>
