@@ -270,6 +270,7 @@ impl Circuit {
         // A probe of the current half-open period? Stale probes count in the lifetime
         // counters and the window, but cannot decide for a period they did not start in.
         let live_probe = probe.is_some() && probe == Some(self.probe_gen) && self.state == State::HalfOpen;
+        let stale_probe = probe.is_some() && !live_probe;
         if live_probe {
             self.probes_in_flight = self.probes_in_flight.saturating_sub(1);
             self.half_open_mark = now_ms;
@@ -281,8 +282,10 @@ impl Circuit {
             }
             Outcome::Success => {
                 self.counters.successes += 1;
-                self.consecutive_successes += 1;
-                self.consecutive_failures = 0;
+                if !stale_probe {
+                    self.consecutive_successes += 1;
+                    self.consecutive_failures = 0;
+                }
                 self.last_success_at = Some(now_ms);
             }
             Outcome::Failure => {
@@ -290,8 +293,10 @@ impl Circuit {
                 if timeout {
                     self.counters.timeouts += 1;
                 }
-                self.consecutive_failures += 1;
-                self.consecutive_successes = 0;
+                if !stale_probe {
+                    self.consecutive_failures += 1;
+                    self.consecutive_successes = 0;
+                }
                 self.last_failure_at = Some(now_ms);
             }
         }
@@ -299,6 +304,11 @@ impl Circuit {
             self.counters.slow += 1;
         }
         let failure = outcome == Outcome::Failure;
+        if stale_probe {
+            // A probe of an earlier period: it counts in the lifetime counters, but neither in
+            // the window of the period that followed nor in any decision.
+            return None;
+        }
         if !live_probe {
             self.window.record(now_ms, failure, slow, 1);
         }
@@ -429,18 +439,27 @@ impl Circuit {
 
     /// Puts the machine in a saved state (a snapshot, or another instance's decision).
     pub fn restore(&mut self, now_ms: u64, state: State, forced: bool, next_attempt_at: Option<u64>) -> Option<Transition> {
-        let t = match state {
-            State::Closed if self.state != State::Closed => Some(self.to_closed(now_ms, Reason::Restored)),
+        match state {
+            State::Closed => {
+                self.forced = false;
+                if self.state != State::Closed { Some(self.to_closed(now_ms, Reason::Restored)) } else { None }
+            }
+            State::HalfOpen => {
+                self.forced = false;
+                if self.state != State::HalfOpen { Some(self.to_half_open(now_ms, Reason::Restored)) } else { None }
+            }
             State::Open => {
                 let t = if self.state != State::Open { Some(self.to_open(now_ms, None, Reason::Restored)) } else { None };
                 self.forced = forced;
-                self.next_attempt_at = if forced { None } else { next_attempt_at.or(self.next_attempt_at) };
+                // Not forced and no time given: it half-opens like any trip would.
+                self.next_attempt_at = if forced {
+                    None
+                } else {
+                    Some(next_attempt_at.or(self.next_attempt_at).unwrap_or(now_ms + self.config.reset_timeout_ms))
+                };
                 t
             }
-            State::HalfOpen if self.state != State::HalfOpen => Some(self.to_half_open(now_ms, Reason::Restored)),
-            _ => None,
-        };
-        t
+        }
     }
 
     pub fn stats(&mut self, now_ms: u64) -> Stats {
