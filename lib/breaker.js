@@ -168,8 +168,9 @@ class CircuitBreaker {
    * @returns {Promise<T>}
    */
   execute(action, opts) {
-    const n = (this._n = (this._n + 1) | 0)
-    if ((n & SAMPLE_MASK) !== 0 && opts === undefined && this._fast && Atomics.load(this._C, this._ci) === M_CLOSED && typeof action === 'function') {
+    // The first 16 calls are all timed (a quiet breaker still gets latency figures), then 1 in 16.
+    const n = (this._n = (this._n + 1) & 0x3fffffff)
+    if ((n & SAMPLE_MASK) !== 0 && n > 16 && opts === undefined && this._fast && Atomics.load(this._C, this._ci) === M_CLOSED && typeof action === 'function') {
       if (this._timeout === 0) {
         let p
         try {
@@ -181,7 +182,7 @@ class CircuitBreaker {
       }
       return this._runTimed(action, 0, 0, this._timeout)
     }
-    return this._execute(action, opts, (n & SAMPLE_MASK) === 0)
+    return this._execute(action, opts, (n & SAMPLE_MASK) === 0 || n <= 16)
   }
 
   /** The general path: options, every state, timing. */

@@ -23,6 +23,8 @@ struct Ticker {
     last_demand: AtomicU64,
     idle_ms: AtomicU64,
     parked: AtomicBool,
+    /// False if the thread could not be started: the clock then stays +inf for good.
+    alive: AtomicBool,
     lock: Mutex<()>,
     wake: Condvar,
 }
@@ -36,18 +38,30 @@ fn write_clock(v: f64) {
 /// Starts the thread if it is not running, and keeps it awake at least `idle_ms` after the
 /// latest `touch` (the largest value asked for wins).
 pub fn start(idle_ms: u64) {
+    let mut first = false;
     let t = TICKER.get_or_init(|| {
-        let t = Ticker {
+        first = true;
+        Ticker {
             last_demand: AtomicU64::new(now_ms()),
             idle_ms: AtomicU64::new(idle_ms),
             parked: AtomicBool::new(false),
+            alive: AtomicBool::new(true),
             lock: Mutex::new(()),
             wake: Condvar::new(),
-        };
-        write_clock(now_ms() as f64);
-        let _ = std::thread::Builder::new().name("breakwater-clock".into()).spawn(run);
-        t
+        }
     });
+    if first {
+        write_clock(now_ms() as f64);
+        // Spawned after the cell is set, so the thread always finds its state. Should the
+        // spawn fail, the clock reads +inf ("asleep"): every reader then asks native code for
+        // the time, which is slower but still right.
+        let spawned = std::thread::Builder::new().name("breakwater-clock".into()).spawn(move || run(t));
+        if spawned.is_err() {
+            t.alive.store(false, Ordering::Release);
+            t.parked.store(true, Ordering::Release);
+            write_clock(f64::INFINITY);
+        }
+    }
     t.idle_ms.fetch_max(idle_ms, Ordering::Relaxed);
     touch();
 }
@@ -57,7 +71,7 @@ pub fn touch() -> u64 {
     let now = now_ms();
     if let Some(t) = TICKER.get() {
         t.last_demand.store(now, Ordering::Relaxed);
-        if t.parked.load(Ordering::Acquire) {
+        if t.parked.load(Ordering::Acquire) && t.alive.load(Ordering::Acquire) {
             let _g = t.lock.lock().unwrap_or_else(|e| e.into_inner());
             t.parked.store(false, Ordering::Release);
             write_clock(now as f64);
@@ -67,13 +81,7 @@ pub fn touch() -> u64 {
     now
 }
 
-fn run() {
-    let Some(t) = TICKER.get().or_else(|| {
-        std::thread::sleep(Duration::from_millis(1));
-        TICKER.get()
-    }) else {
-        return;
-    };
+fn run(t: &'static Ticker) {
     loop {
         let now = now_ms();
         if now.saturating_sub(t.last_demand.load(Ordering::Relaxed)) > t.idle_ms.load(Ordering::Relaxed) {
