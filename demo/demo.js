@@ -25,6 +25,8 @@ const now = () => performance.now() - t0
 const secs = (ms) => (ms / 1000).toFixed(1).padStart(4)
 const log = (msg, at = now()) => console.log(`[${secs(at)}s] ${msg}`)
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+// `node demo/demo.js | head` closes stdout early; that is not a failed story.
+process.stdout.on('error', (err) => { if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0); else throw err })
 
 // --- the fallback: answer from the last good reading ----------------------------------
 let lastGood = null // { reading, at }
@@ -47,7 +49,7 @@ const breaker = new CircuitBreaker({
 })
 
 // --- what the demo observes, to narrate and to check the story at the end -------------
-const story = { opened: 0, rejected: 0, rejectedFromCache: 0, timeouts: 0, failed: 0, ok: 0, tailCalls: 0, tailOk: 0 }
+const story = { opened: 0, rejected: 0, rejectedFromCache: 0, timeouts: 0, quickestTimeoutMs: Infinity, failed: 0, tailCalls: 0, tailOk: 0 }
 const hitsByState = { CLOSED: 0, OPEN: 0, HALF_OPEN: 0 } // requests that reached the API, by breaker state
 let knownState = 'CLOSED'
 let closedAgainAt = null // when the circuit last closed after having been open
@@ -77,7 +79,7 @@ function tellStateChanges() {
       } else {
         const s = breaker.getStats() // opening resets nothing, so this is the window that tripped it
         log(`CIRCUIT OPEN (failure rate ${Math.round(s.failureRate)}% >= 50% of the last ${s.window.calls} calls)` +
-          ` — calls now answered from cache without touching the API${why}`, at)
+          ` — calls now go straight to the fallback (the cache) without touching the API${why}`, at)
       }
     } else if (to === 'CLOSED') {
       if (story.opened > 0) closedAgainAt = at
@@ -93,7 +95,8 @@ async function callWeather(n, url) {
   const wasOpen = knownState !== 'CLOSED'
   fallbackCause = null
   const started = performance.now()
-  let result
+  let result = null
+  let thrown = null
   try {
     result = await breaker.execute((signal) =>
       fetch(url, { signal }).then((r) => {
@@ -101,17 +104,16 @@ async function callWeather(n, url) {
         return r.json()
       }))
   } catch (err) {
-    // Only reachable if the fallback had nothing cached: the API failed before any good reading.
-    log(`call ${n} -> failed and no cached reading to fall back on: ${err.message}`)
-    tellStateChanges()
-    return 'error'
+    thrown = err // only when the fallback had nothing cached yet: it rethrows the breaker's error
   }
   const ms = performance.now() - started
-  const cause = fallbackCause
+  const cause = fallbackCause ?? thrown
   const w = breaker.getStats().window
   const windowNote = `window ${w.failures}/${w.calls} failed`
   const probe = wasOpen && !(cause instanceof CircuitBreakerOpenError) ? 'probe ' : ''
-  const served = () => `served cached reading from ${secs(result.cachedAt).trim()}s (${result.tempC.toFixed(1)}°C)`
+  const served = result
+    ? `served cached reading from ${secs(result.cachedAt).trim()}s (${result.tempC.toFixed(1)}°C)`
+    : `nothing cached to fall back on, the caller gets ${cause.name}`
   let outcome
   if (!cause) {
     outcome = 'ok'
@@ -120,17 +122,19 @@ async function callWeather(n, url) {
   } else if (cause instanceof CircuitBreakerOpenError) {
     outcome = 'rejected'
     story.rejected++
-    if (result.cachedAt !== undefined) story.rejectedFromCache++
+    if (result) story.rejectedFromCache++
     const retry = Number.isFinite(cause.retryAfterMs) ? `, next probe in ${(cause.retryAfterMs / 1000).toFixed(1)} s` : ''
-    log(`call ${n} -> rejected fast in ${ms.toFixed(2)} ms, ${served()}; API untouched (${apiHits()} requests so far${retry})`)
+    log(`call ${n} -> rejected fast in ${ms.toFixed(2)} ms, ${served}; API untouched (${apiHits()} requests so far${retry})`)
   } else if (cause instanceof CircuitBreakerTimeoutError) {
     outcome = 'timeout'
     story.timeouts++
-    log(`call ${n} -> ${probe}no answer within ${T.timeout} ms: timed out and aborted, counted as failure (${windowNote}), ${served()}`)
+    story.quickestTimeoutMs = Math.min(story.quickestTimeoutMs, ms) // a timeout must never fire early
+    log(`call ${n} -> ${probe}no answer within ${T.timeout} ms: timed out after ${ms.toFixed(0)} ms and aborted, ` +
+      `counted as failure (${windowNote}), ${served}`)
   } else {
     outcome = 'failed'
     story.failed++
-    log(`call ${n} -> ${probe}${cause.message.replace('HTTP ', '')} from API, counted as failure (${windowNote}), ${served()}`)
+    log(`call ${n} -> ${probe}${cause.message.replace('HTTP ', '')} from API, counted as failure (${windowNote}), ${served}`)
   }
   tellStateChanges()
   return outcome
@@ -167,7 +171,6 @@ async function main() {
     tellStateChanges() // in case the breaker reported a change after the last call settled
     const countsAsTail = closedAgainAt !== null
     const outcome = await callWeather(++n, server.url)
-    if (outcome === 'ok') story.ok++
     if (countsAsTail) { story.tailCalls++; if (outcome === 'ok') story.tailOk++ }
     next += T.tick
     const wait = next - performance.now()
@@ -191,8 +194,10 @@ async function main() {
     [story.opened >= 1, 'the circuit opened while the API was failing'],
     [story.rejected > 0 && story.rejectedFromCache === story.rejected, 'calls rejected while OPEN were answered from the cache'],
     [hitsByState.OPEN === 0, `the API saw no requests while the circuit was OPEN (saw ${hitsByState.OPEN})`],
-    [story.timeouts > 0 && server.counts.hungAbortedByClient === server.counts.hung,
-      `hung requests timed out and were aborted through the signal (${server.counts.hungAbortedByClient}/${server.counts.hung} aborted)`],
+    [story.timeouts > 0 && story.timeouts === server.counts.hung && server.counts.hungAbortedByClient === server.counts.hung,
+      `exactly the hung requests timed out (${story.timeouts} timeouts, ${server.counts.hung} hung), ` +
+      `and were aborted through the signal (${server.counts.hungAbortedByClient}/${server.counts.hung})`],
+    [story.quickestTimeoutMs >= T.timeout - 1, `no timeout fired early (quickest: ${story.quickestTimeoutMs.toFixed(1)} ms of ${T.timeout})`],
     [closedAgainAt !== null && stats.state === 'CLOSED', 'the circuit closed again after the API recovered'],
     [story.tailCalls > 0 && story.tailOk === story.tailCalls, `calls after closing were answered by the API (${story.tailOk}/${story.tailCalls})`],
     [apiHits() === stats.successCount + stats.failureCount,
