@@ -270,3 +270,190 @@ export declare function createExternalServiceCircuitBreaker<TFallback = never>(
   fallback?: (error: unknown) => TFallback | PromiseLike<TFallback>,
   options?: Omit<CircuitBreakerOptions<TFallback>, 'name' | 'fallback'>,
 ): CircuitBreaker<TFallback>
+
+// ---- metrics
+
+/**
+ * Every circuit's metrics in the Prometheus text exposition format (version 0.0.4, valid for
+ * `promtool check metrics`), label `name` on every sample:
+ * `circuit_breaker_state` (0 closed, 1 half-open, 2 open),
+ * `circuit_breaker_calls_total{result="success"|"failure"|"rejected"|"ignored"}`,
+ * `circuit_breaker_state_transitions_total{from,to}` (`closed`, `open`, `half_open`),
+ * `circuit_breaker_failure_rate` (ratio 0–1), `circuit_breaker_timeouts_total`,
+ * `circuit_breaker_fallbacks_total`, `circuit_breaker_slow_calls_total` and the histogram
+ * `circuit_breaker_call_duration_seconds` (sampled calls).
+ */
+export declare const toPrometheus: {
+  (): string
+  /** 'text/plain; version=0.0.4; charset=utf-8', the Content-Type to serve it with. */
+  readonly contentType: string
+}
+
+/** The part of a prom-client `Registry` that registerPrometheusMetrics uses. */
+export interface PromClientRegistryLike {
+  registerMetric(metric: any): void
+  removeSingleMetric?(name: string): void
+}
+
+/**
+ * Adds breakwater's metric families (those of toPrometheus) to a prom-client registry, read
+ * at each scrape, so `await register.metrics()` includes them. Idempotent per registry.
+ * @returns a function that removes them again
+ */
+export declare function registerPrometheusMetrics(registry: PromClientRegistryLike): () => void
+
+/** A CloudWatch dimension. */
+export interface CloudWatchDimension {
+  Name: string
+  Value: string
+}
+
+/** What breakwater publishes to CloudWatch, per circuit. */
+export type CloudWatchMetricName =
+  | 'TotalRequests' | 'SuccessCount' | 'FailureCount' | 'RejectionCount' | 'TimeoutCount'
+  | 'FallbackCount' | 'IgnoredCount' | 'SlowCallCount' | 'FailureRate'
+
+export interface CloudWatchMetricOptions {
+  /** Extra dimensions added to every metric (not Service or State). */
+  dimensions?: CloudWatchDimension[]
+  /** A subset of the metrics to publish (default: all). */
+  metrics?: CloudWatchMetricName[]
+}
+
+/** One entry of PutMetricData's MetricData, as breakwater builds it. */
+export interface CloudWatchMetricDatum {
+  MetricName: CloudWatchMetricName
+  Dimensions: CloudWatchDimension[]
+  Unit: 'Count' | 'Percent'
+  Value: number
+  Timestamp: Date
+}
+
+/**
+ * The `MetricData` array for `PutMetricDataCommand`: per circuit, the counts (unit Count,
+ * dimension `Service`) as deltas since the previous call of toCloudWatchMetricData or
+ * publishToCloudWatch (since creation on the first), and `FailureRate` (Percent, dimensions
+ * `Service` and `State`). It may exceed PutMetricData's 1000-metric limit; publishToCloudWatch
+ * splits it.
+ */
+export declare function toCloudWatchMetricData(options?: CloudWatchMetricOptions): CloudWatchMetricDatum[]
+
+export interface PublishToCloudWatchOptions extends CloudWatchMetricOptions {
+  /** The CloudWatch namespace (not `AWS/...`). */
+  namespace: string
+  /**
+   * `PutMetricDataCommand` from @aws-sdk/client-cloudwatch; by default it is loaded from the
+   * application's own copy of the SDK.
+   */
+  PutMetricDataCommand?: new (input: any) => any
+}
+
+/**
+ * Publishes toCloudWatchMetricData's metrics with your own `CloudWatchClient` (breakwater
+ * does not depend on the AWS SDK), in requests within PutMetricData's limits (1000 metrics,
+ * 1 MB), one after another. Counts of a failed request are published by the next call.
+ * @throws (rejects with) an AggregateError of the failed requests' errors
+ */
+export declare function publishToCloudWatch(
+  client: { send(command: any): Promise<unknown> } | { putMetricData(input: any): unknown },
+  options: PublishToCloudWatchOptions,
+): Promise<{ requests: number; metrics: number }>
+
+export interface EmfOptions extends CloudWatchMetricOptions {
+  /** Default: the POWERTOOLS_METRICS_NAMESPACE environment variable; one of them is required. */
+  namespace?: string
+  /** Where each line goes (default: process.stdout). */
+  write?: (line: string) => void
+}
+
+/** A CloudWatch Embedded Metric Format document. */
+export interface EmfDocument {
+  _aws: {
+    Timestamp: number
+    CloudWatchMetrics: Array<{
+      Namespace: string
+      Dimensions: string[][]
+      Metrics: Array<{ Name: string; Unit: 'Count' | 'Percent' }>
+    }>
+  }
+  [key: string]: unknown
+}
+
+/**
+ * Writes every circuit's metrics to stdout in CloudWatch Embedded Metric Format, one JSON
+ * document per line: the counts (deltas since the previous emitEmf call, dimension `Service`)
+ * and `FailureRate` (Percent, dimensions `Service` and `State`). Returns the documents written.
+ */
+export declare function emitEmf(options?: EmfOptions): EmfDocument[]
+
+export interface CloudWatchAlarmOptions {
+  namespace: string
+  /** Circuit names (default: the circuits registered now; pass them when synthesising a stack). */
+  circuits?: string[]
+  /** Percent in (0, 100], default 50: the failure-rate alarm fires above it. */
+  failureRateThreshold?: number
+  /** 10, 30 or a multiple of 60; default 60. */
+  periodSeconds?: number
+  /** Default 1. */
+  evaluationPeriods?: number
+  /** Default 'breakwater-'. */
+  alarmNamePrefix?: string
+  alarmActions?: string[]
+  okActions?: string[]
+}
+
+/**
+ * Two alarms per circuit, as PutMetricAlarm inputs (which are also the Properties of an
+ * `AWS::CloudWatch::Alarm`): `<prefix><name>-circuit-open` and `<prefix><name>-failure-rate`.
+ */
+export declare function cloudWatchAlarms(options: CloudWatchAlarmOptions): Array<Record<string, unknown> & { AlarmName: string }>
+
+export interface CloudWatchDashboardOptions {
+  namespace: string
+  circuits?: string[]
+  /** Default: AWS_REGION. */
+  region?: string
+  /** Default 'breakwater'. */
+  dashboardName?: string
+  failureRateThreshold?: number
+  periodSeconds?: number
+}
+
+/** A dashboard of every circuit's calls and failure rate: the PutDashboard input (= AWS::CloudWatch::Dashboard Properties). */
+export declare function cloudWatchDashboard(options: CloudWatchDashboardOptions): { DashboardName: string; DashboardBody: string }
+
+/** The alarms and the dashboard as a CloudFormation `Resources` map. */
+export declare function cloudFormationResources(
+  options: CloudWatchAlarmOptions & CloudWatchDashboardOptions,
+): Record<string, { Type: 'AWS::CloudWatch::Alarm' | 'AWS::CloudWatch::Dashboard'; Properties: Record<string, unknown> }>
+
+export interface StatsHandlerOptions {
+  /** The bearer token that POST .../reset needs; without it, reset answers 403. */
+  resetToken?: string
+  /** Where the routes live (default '/stats'). */
+  basePath?: string
+}
+
+/** The subset of an API Gateway proxy event (REST v1 or HTTP API v2) the handler reads. */
+export interface ApiGatewayProxyEventLike {
+  httpMethod?: string
+  path?: string
+  rawPath?: string
+  requestContext?: { http?: { method?: string } } & Record<string, unknown>
+  headers?: Record<string, string | undefined> | null
+}
+
+export interface StatsHandler {
+  /** node:http request listener, or Express middleware (calls `next()` for paths not its own). */
+  (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse, next?: (err?: unknown) => void): void
+  /** API Gateway (Lambda proxy integration) handler. */
+  apiGateway(event: ApiGatewayProxyEventLike): Promise<{ statusCode: number; headers: Record<string, string>; body: string; isBase64Encoded: false }>
+}
+
+/**
+ * An HTTP endpoint over the registry: `GET {basePath}` (all stats and the health summary),
+ * `GET {basePath}/{name}`, `POST {basePath}/reset` and `POST {basePath}/{name}/reset`
+ * (with `Authorization: Bearer <resetToken>`, compared in constant time). 401 without the
+ * token, 404 for an unknown circuit; errors never carry stack traces.
+ */
+export declare function createStatsHandler(options?: StatsHandlerOptions): StatsHandler

@@ -7,6 +7,7 @@ const { CircuitBreaker } = require('./lib/breaker.js')
 const { CircuitState, CircuitBreakerOpenError, CircuitBreakerTimeoutError } = require('./lib/errors.js')
 const { metricsSnapshot, ...registry } = require('./lib/registry.js')
 const { configure } = require('./lib/options.js')
+const metrics = require('./lib/metrics/index.js')
 
 module.exports = {
   CircuitBreaker,
@@ -15,4 +16,5 @@ module.exports = {
   CircuitBreakerTimeoutError,
   configure,
   ...registry,
+  ...metrics,
 }

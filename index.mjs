@@ -12,5 +12,14 @@ export const {
   resetAllCircuitBreakers,
   getHealthSummary,
   createExternalServiceCircuitBreaker,
+  toPrometheus,
+  registerPrometheusMetrics,
+  toCloudWatchMetricData,
+  publishToCloudWatch,
+  emitEmf,
+  cloudWatchAlarms,
+  cloudWatchDashboard,
+  cloudFormationResources,
+  createStatsHandler,
 } = cjs
 export default cjs

@@ -11,7 +11,10 @@ function getAllCircuitBreakerStats() {
   const out = {}
   for (let i = 0; i < names.length; i++) {
     const local = byName.get(names[i])
-    out[names[i]] = statsObject(names[i], data, i * STATS_LEN, local ? local.enabled : true)
+    const s = statsObject(names[i], data, i * STATS_LEN, local ? local.enabled : true)
+    // A circuit may be called '__proto__': define it, don't assign it.
+    if (names[i] === '__proto__') Object.defineProperty(out, names[i], { value: s, enumerable: true, writable: true, configurable: true })
+    else out[names[i]] = s
   }
   for (const list of byCircuit.values()) for (const b of list) b._sync(false)
   return out
@@ -78,6 +81,7 @@ let binEdgesS = null
  *   latency: { count: number, sumSeconds: number, buckets: Array<{ le: number, count: number }> } }>}
  */
 function metricsSnapshot() {
+  for (const list of byCircuit.values()) for (const b of list) b._sync(false)
   if (binEdgesS === null) binEdgesS = native.latencyBinEdges().map((us) => us / 1e6)
   for (let attempt = 0; ; attempt++) {
     const { names, data } = native.allStats()

@@ -31,7 +31,7 @@ function checkOptions(where, opts, needNamespace) {
     throw new TypeError(`breakwater: ${where}: dimensions must be an array of { Name, Value } with non-empty strings`)
   }
   for (const d of dims) {
-    if (d.Name === 'Service' || d.Name === 'State') throw new TypeError(`breakwater: ${where}: dimension ${d.Name} is set by breakwater`)
+    if (d.Name === 'Service' || d.Name === 'State' || d.Name === '_aws' || METRIC_NAMES.includes(d.Name)) throw new TypeError(`breakwater: ${where}: dimension ${d.Name} is a name breakwater uses`)
   }
   if (dims.length > 28) throw new RangeError(`breakwater: ${where}: at most 28 extra dimensions (CloudWatch allows 30), got ${dims.length}`)
   let metrics = METRIC_NAMES

@@ -108,12 +108,12 @@ function registerPrometheusMetrics(registry) {
   const existing = bridged.get(registry)
   if (existing) return existing
 
-  // One snapshot per scrape: prom-client asks every metric within the same tick.
+  // One snapshot per scrape: prom-client asks every metric in one synchronous loop.
   let cached = null
   const snapshot = () => {
     if (cached === null) {
       cached = families(metricsSnapshot())
-      setImmediate(() => { cached = null })
+      queueMicrotask(() => { cached = null })
     }
     return cached
   }
