@@ -6,13 +6,32 @@
 //
 //   npm run demo                  # ~12 s
 //   node demo/demo.js --fast      # same story in ~5 s (or DEMO_FAST=1), for tests
+//   node demo/demo.js --report out.html   # write the picture somewhere else
 //
-// It exits non-zero if the story did not happen, so it doubles as a smoke test.
+// It exits non-zero if the story did not happen, so it doubles as a smoke test. It also
+// draws the story: demo-report.html (in the current directory, or the --report path) is a
+// self-contained page with a timeline of the calls, the failure rate and the breaker's
+// state (see demo/report.js).
+const fs = require('node:fs')
+const path = require('node:path')
 const { performance } = require('node:perf_hooks')
 const { CircuitBreaker, CircuitBreakerOpenError, CircuitBreakerTimeoutError } = require('..')
 const { startWeatherServer } = require('./weather-server')
+const { renderReport } = require('./report')
 
 const FAST = process.argv.includes('--fast') || process.env.DEMO_FAST === '1'
+const REPORT_PATH = (() => {
+  const args = process.argv.slice(2)
+  const eq = args.find((a) => a.startsWith('--report='))
+  if (eq) return eq.slice('--report='.length)
+  const i = args.indexOf('--report')
+  if (i === -1) return 'demo-report.html'
+  if (!args[i + 1] || args[i + 1].startsWith('--')) {
+    console.error('usage: node demo/demo.js [--fast] [--report <path>]')
+    process.exit(2)
+  }
+  return args[i + 1]
+})()
 // The timeline, in ms since the start. The fast one keeps the same shape, only shorter.
 // `recoverAt` is placed so that (usually) the first probe still fails and the second
 // succeeds; the checks at the end do not depend on that, only on open -> closed again.
@@ -55,12 +74,15 @@ let knownState = 'CLOSED'
 let closedAgainAt = null // when the circuit last closed after having been open
 let openedSnapshot = null // counters when the circuit last opened, to report on the OPEN period
 const apiHits = () => hitsByState.CLOSED + hitsByState.OPEN + hitsByState.HALF_OPEN
+// ... and recorded, for the picture (demo/report.js): every call and every state change.
+const timeline = { calls: [], transitions: [] }
 
 // OPEN and CLOSED are caused by a call's outcome, and the breaker reports them before that
 // call's execute() settles; holding them until after the call's own line reads causally.
 const pendingChanges = []
 const off = breaker.on('stateChange', ({ from, to, reason }) => {
   knownState = to
+  timeline.transitions.push({ at: now(), from, to, reason: reason ?? null })
   if (to !== 'HALF_OPEN') return pendingChanges.push({ from, to, reason, at: now() })
   const o = openedSnapshot ?? { rejected: 0, openHits: 0 }
   log(`HALF_OPEN: ${secs(T.resetTimeout).trim()} s are up. While OPEN, ${story.rejected - o.rejected} calls were ` +
@@ -95,11 +117,13 @@ async function callWeather(n, url) {
   const wasOpen = knownState !== 'CLOSED'
   fallbackCause = null
   const started = performance.now()
+  let status = null // the API's HTTP status, when it answered
   let result = null
   let thrown = null
   try {
     result = await breaker.execute((signal) =>
       fetch(url, { signal }).then((r) => {
+        status = r.status
         if (!r.ok) throw new Error('HTTP ' + r.status)
         return r.json()
       }))
@@ -108,7 +132,8 @@ async function callWeather(n, url) {
   }
   const ms = performance.now() - started
   const cause = fallbackCause ?? thrown
-  const w = breaker.getStats().window
+  const after = breaker.getStats()
+  const w = after.window
   const windowNote = `window ${w.failures}/${w.calls} failed`
   const probe = wasOpen && !(cause instanceof CircuitBreakerOpenError) ? 'probe ' : ''
   const served = result
@@ -136,6 +161,18 @@ async function callWeather(n, url) {
     story.failed++
     log(`call ${n} -> ${probe}${cause.message.replace('HTTP ', '')} from API, counted as failure (${windowNote}), ${served}`)
   }
+  timeline.calls.push({
+    n,
+    at: started - t0,
+    ms,
+    outcome: outcome === 'failed' ? 'failure' : outcome,
+    probe: probe !== '',
+    fallback: result !== null && cause !== null,
+    status,
+    failureRate: after.failureRate,
+    windowCalls: w.calls,
+    windowFailures: w.failures,
+  })
   tellStateChanges()
   return outcome
 }
@@ -177,6 +214,7 @@ async function main() {
     if (wait > 0) await sleep(wait)
     else next = performance.now()
   }
+  const durationMs = now()
   phaseTimers.forEach(clearTimeout)
   tellStateChanges()
   off()
@@ -212,6 +250,33 @@ async function main() {
   const failed = checks.filter(([ok]) => !ok).length
   console.log(failed ? `\n${failed} check(s) failed: the story did not happen as told.` : '\nthe story happened as told.')
   process.exitCode = failed ? 1 : 0
+
+  // The picture of the same story, written whether or not the checks passed.
+  const phases = [
+    { from: 0, to: T.failAt, phase: 'healthy' },
+    { from: T.failAt, to: T.recoverAt, phase: 'failing' },
+    { from: T.recoverAt, to: Infinity, phase: 'healthy' },
+  ].map((p) => ({ ...p, to: Math.min(p.to, durationMs) })).filter((p) => p.from < durationMs)
+  const html = renderReport({
+    ...timeline,
+    durationMs,
+    phases,
+    threshold: stats.failureThreshold,
+    windowSize: 20,
+    minimumRequests: stats.minimumRequests,
+    stats,
+    apiRequests: { ...hitsByState },
+    storyOk: failed === 0,
+    config: { timeout: T.timeout, resetTimeout: T.resetTimeout, tick: T.tick, fast: FAST },
+  })
+  const reportFile = path.resolve(REPORT_PATH)
+  try {
+    fs.writeFileSync(reportFile, html)
+    console.log(`report: ${reportFile}`)
+  } catch (err) {
+    console.error(`demo: could not write the report to ${reportFile}: ${err.message}`)
+    process.exitCode = 1
+  }
 
   // A breaker keeps no timers, so the process should now exit by itself. If something
   // still holds the event loop, say so and fail rather than hang a test run.

@@ -17,9 +17,6 @@ const { Deadlines } = require('./deadlines.js')
 
 // A signal that never aborts: what an action gets when the breaker has no timeout.
 const NEVER = new AbortController().signal
-// Deadlines are computed from the coarse clock, which may lag by one tick: add it, so a call
-// never times out early (it may time out up to ~10 ms late).
-const TICK_SLACK_MS = 10
 // A count-window lane flushes at this many batched successes, long before an int32 wraps.
 const FLUSH_AT = 1 << 30
 // One call in SAMPLE_EVERY is timed for the latency histogram (two clock reads cost more than
@@ -29,9 +26,57 @@ const EVENTS = ['stateChange', 'open', 'halfOpen', 'close', 'success', 'failure'
 // Events that need every call to take the general path (transition events do not).
 const PER_CALL_EVENTS = new Set(['success', 'failure', 'reject', 'timeout', 'fallback'])
 
-// Breakers of this thread, for events and getCircuitBreaker(): circuit id → instances.
-const byCircuit = new Map()
-const byName = new Map()
+// Breakers of this thread, for events and getCircuitBreaker(). Held weakly: the common
+// "new CircuitBreaker({ name }) per Lambda invocation" pattern must not pile up instances.
+// When one is collected its lane is detached, so native code stops draining it.
+const byCircuit = new Map() // circuit id → Set<WeakRef<CircuitBreaker>>
+const byName = new Map() // name → WeakRef<CircuitBreaker>
+const lanes = new FinalizationRegistry(({ lane, cid, ref }) => {
+  try {
+    native.detach(lane)
+  } catch {
+    // already gone
+  }
+  const set = byCircuit.get(cid)
+  if (set !== undefined) {
+    set.delete(ref)
+    if (set.size === 0) byCircuit.delete(cid)
+  }
+})
+
+function track(b) {
+  const ref = new WeakRef(b)
+  let set = byCircuit.get(b._cid)
+  if (set === undefined) byCircuit.set(b._cid, (set = new Set()))
+  set.add(ref)
+  const first = byName.get(b.name)
+  if (first === undefined || first.deref() === undefined || first.deref()._disposed) byName.set(b.name, ref)
+  lanes.register(b, { lane: b._lane, cid: b._cid, ref })
+}
+
+/** Live breakers of this thread attached to circuit `cid`. */
+function localsOf(cid) {
+  const out = []
+  const set = byCircuit.get(cid)
+  if (set !== undefined) for (const r of set) { const b = r.deref(); if (b !== undefined) out.push(b) }
+  return out
+}
+
+/** Every live breaker of this thread. */
+function allLocals() {
+  const out = []
+  for (const cid of byCircuit.keys()) out.push(...localsOf(cid))
+  return out
+}
+
+/** This thread's breaker named `name`, if one is alive and not disposed. */
+function localNamed(name) {
+  const r = byName.get(name)
+  const b = r === undefined ? undefined : r.deref()
+  return b === undefined || b._disposed ? undefined : b
+}
+
+const noop = () => {}
 
 // `new Promise(exec)` with a shared executor: no closure per call.
 let R = null
@@ -89,6 +134,13 @@ class CircuitBreaker {
       throw err
     }
     this._init(o, a)
+    if (a.created && o.initialState !== undefined) {
+      const st = o.initialState
+      const before = this._seqNow()
+      native.restore(a.circuitId, S.STATE_NAMES.indexOf(st.state), st.forced === true, st.nextAttemptAt == null ? NaN : st.nextAttemptAt)
+      this._sync(before)
+      this._lastState = this._modeState(Atomics.load(this._C, this._ci))
+    }
   }
 
   _init(o, a) {
@@ -119,15 +171,16 @@ class CircuitBreaker {
     this._dl = null
     this._disposed = false
     this._lastState = 'CLOSED'
+    // A fallback that cannot see its argument (no declared parameter, no rest, no
+    // `arguments`) is not handed the open-circuit error, so the error need not be built.
+    this._fbWantsError = this._fallback !== null && (this._fallback.length > 0 || /\.\.\.|arguments|\[native code\]/.test(Function.prototype.toString.call(this._fallback)))
     this._fast = false
     this._refreshFast()
     this._ok = this._makeOk()
     this._err = (e) => this._settleErr(e, 0, 0, false)
     if (o.onStateChange) this.on('stateChange', o.onStateChange)
-    let list = byCircuit.get(this._cid)
-    if (list === undefined) byCircuit.set(this._cid, (list = []))
-    list.push(this)
-    if (!byName.has(this.name)) byName.set(this.name, this)
+    track(this)
+    this._lastState = this._modeState(Atomics.load(this._C, this._ci))
   }
 
   /** The fast path is for plain enabled breakers without per-call listeners or predicates. */
@@ -200,19 +253,19 @@ class CircuitBreaker {
         return Promise.reject(e)
       }
     }
-    if (this._disposed) return Promise.reject(this._disposedError())
+    if (this._disposed) return this._notRun(action, Promise.reject(this._disposedError()))
     let probe = 0
     if (this._enabled) {
       const mode = Atomics.load(this._C, this._ci)
       if (mode === M_OPEN || mode === M_FORCED_OPEN) {
-        if (mode === M_FORCED_OPEN || Date.now() < this._CF[this._nextAt]) return this._reject(mode, true)
+        if (mode === M_FORCED_OPEN || Date.now() < this._CF[this._nextAt]) return this._notRun(action, this._reject(mode, true))
         probe = this._acquire()
-        if (probe < 0) return this._reject(Atomics.load(this._C, this._ci), false)
+        if (probe < 0) return this._notRun(action, this._reject(Atomics.load(this._C, this._ci), false))
       } else if (mode === M_HALF_OPEN) {
         probe = this._acquire()
-        if (probe < 0) return this._reject(M_HALF_OPEN, false)
+        if (probe < 0) return this._notRun(action, this._reject(M_HALF_OPEN, false))
       } else if (mode === M_DISPOSED) {
-        return Promise.reject(this._disposedError())
+        return this._notRun(action, Promise.reject(this._disposedError()))
       }
     }
     const t0 = sampled || this._slowMs > 0 ? performance.now() : 0
@@ -230,9 +283,25 @@ class CircuitBreaker {
     )
   }
 
+  /**
+   * The call was not run. If the action was an already-created promise, its outcome is no
+   * longer anyone's: mark it handled, or its rejection would crash the process.
+   */
+  _notRun(action, result) {
+    if (typeof action !== 'function') {
+      try {
+        action.then(undefined, noop)
+      } catch {
+        // a broken thenable: nothing to handle
+      }
+    }
+    return result
+  }
+
   _acquire() {
+    const before = this._seqNow()
     const p = native.acquire(this._lane)
-    this._sync(true)
+    this._sync(before)
     return p
   }
 
@@ -246,11 +315,12 @@ class CircuitBreaker {
 
   /** A call with a deadline; one shared timer per breaker and timeout value. */
   _runTimed(action, probe, t0, timeoutMs) {
-    let now = CLOCK[CLOCK_F64]
-    if (now === Infinity) now = native.now()
+    // Date.now(), not the coarse clock: a starved clock thread must never make a call time
+    // out early.
+    const now = Date.now()
     const d = new Promise(exec)
     const q = timeoutMs === this._timeout && this._dl !== null ? this._dl : this._deadlinesFor(timeoutMs)
-    const call = new TimedCall(q, probe, t0, timeoutMs, now + timeoutMs + TICK_SLACK_MS)
+    const call = new TimedCall(q, probe, t0, timeoutMs, now + timeoutMs)
     q.add(call)
     let p
     try {
@@ -371,13 +441,19 @@ class CircuitBreaker {
   }
 
   _settleNative(kind, probe) {
+    const before = this._seqNow()
     native.settle(this._lane, kind, probe)
-    this._sync(true)
+    this._sync(before)
   }
 
   _flush() {
+    const before = this._seqNow()
     this._bucketEnd = native.flush(this._lane)
-    this._sync(true)
+    this._sync(before)
+  }
+
+  _seqNow() {
+    return Atomics.load(this._C, this._ci + S.SEQ)
   }
 
   /** A latency sample into the lane's ring (native code drains it). */
@@ -400,8 +476,9 @@ class CircuitBreaker {
       this._log('error', `breakwater: shouldTrip of '${this.name}' threw (${e && e.message}); not tripping`)
     }
     if (trip) {
+      const before = this._seqNow()
       native.trip(this._lane)
-      this._sync(true)
+      this._sync(before)
     }
   }
 
@@ -411,7 +488,7 @@ class CircuitBreaker {
     const retryAfterMs = mode === M_FORCED_OPEN ? null : mode === M_HALF_OPEN ? 0 : Math.max(0, Math.ceil(this._CF[this._nextAt] - Date.now()))
     const fb = this._fallback
     // A fallback that declares no parameter never sees the error: skip building it.
-    const err = fb !== null && fb.length === 0 && this._listeners === null ? null : openError(this.name, state, retryAfterMs, CircuitBreaker.prototype.execute)
+    const err = fb !== null && !this._fbWantsError && this._listeners === null ? null : openError(this.name, state, retryAfterMs, CircuitBreaker.prototype.execute)
     if (this._listeners !== null) this._emit('reject', { name: this.name, error: err })
     if (fb === null) return Promise.reject(err)
     try {
@@ -431,9 +508,11 @@ class CircuitBreaker {
 
   /**
    * Delivers transitions that happened since this instance last looked, to every instance of
-   * the circuit in this thread. `caused`: this instance's own call made them, so it logs them.
+   * the circuit in this thread. Those after `before` (the sequence number read just before
+   * this instance's own native call) were made by that call: this instance logs them, once
+   * for the whole process.
    */
-  _sync(caused) {
+  _sync(before = Infinity) {
     const seq = Atomics.load(this._C, this._ci + S.SEQ)
     if (seq === this._seq) return
     let rows
@@ -442,14 +521,16 @@ class CircuitBreaker {
     } catch {
       return
     }
-    const list = byCircuit.get(this._cid) || [this]
-    for (const b of list) b._deliver(rows, caused && b === this)
+    const list = localsOf(this._cid)
+    if (!list.includes(this)) list.push(this)
+    for (const b of list) b._deliver(rows, b === this ? before : Infinity)
   }
 
-  _deliver(rows, log) {
+  _deliver(rows, logAfter) {
     for (let i = 0; i < rows.length; i += 5) {
       const seq = rows[i]
       if (seq <= this._seq) continue
+      const log = seq > logAfter
       this._seq = seq
       const from = S.STATE_NAMES[rows[i + 1]]
       const to = S.STATE_NAMES[rows[i + 2]]
@@ -527,10 +608,14 @@ class CircuitBreaker {
       this._flush()
       mode = Atomics.load(this._C, this._ci)
     } else {
-      this._sync(false)
+      this._sync()
     }
     if (mode === M_DISPOSED) return this._lastState
-    return mode === M_OPEN || mode === M_FORCED_OPEN ? 'OPEN' : mode === M_HALF_OPEN ? 'HALF_OPEN' : 'CLOSED'
+    return this._modeState(mode)
+  }
+
+  _modeState(mode) {
+    return mode === M_OPEN || mode === M_FORCED_OPEN ? 'OPEN' : mode === M_HALF_OPEN ? 'HALF_OPEN' : mode === M_DISPOSED ? this._lastState : 'CLOSED'
   }
 
   get enabled() {
@@ -540,8 +625,9 @@ class CircuitBreaker {
   /** A plain, JSON-serialisable snapshot of the circuit's numbers. */
   getStats() {
     if (this._disposed) throw this._disposedError()
+    const before = this._seqNow()
     const d = native.stats(this._cid)
-    this._sync(true)
+    this._sync(before)
     return statsObject(this.name, d, 0, this._enabled)
   }
 
@@ -566,8 +652,9 @@ class CircuitBreaker {
 
   _control(op, arg) {
     if (this._disposed) throw this._disposedError()
+    const before = this._seqNow()
     native.control(this._cid, op, arg)
-    this._sync(true)
+    this._sync(before)
   }
 
   /**
@@ -583,28 +670,45 @@ class CircuitBreaker {
     }
   }
 
-  /** Removes the circuit from the registry; this instance stops working. */
+  /**
+   * Removes the circuit from the registry; every breaker attached to it (in any thread) then
+   * rejects calls. Calls in flight still settle normally. A breaker made later under the same
+   * name starts a new circuit.
+   */
   dispose() {
     if (this._disposed) return
     this._lastState = this.state
-    this._disposed = true
-    this._fast = false
     try {
       native.dispose(this._cid)
     } catch {
       // already gone
     }
-    for (const b of byCircuit.get(this._cid) || []) {
+    for (const b of localsOf(this._cid)) {
+      b._lastState = this._lastState
       b._disposed = true
       b._fast = false
-      try {
-        native.detach(b._lane)
-      } catch {
-        // already detached
-      }
-      if (byName.get(b.name) === b) byName.delete(b.name)
     }
-    byCircuit.delete(this._cid)
+    this._disposed = true
+    this._fast = false
+    // Lanes stay attached until the instances are collected: a call still in flight may
+    // write to its lane, and a freed lane could already belong to someone else.
+  }
+
+  /**
+   * A snapshot of the circuit's state, JSON-serialisable; `initialState` takes it back.
+   * @returns {{ name: string, state: string, forced: boolean, nextAttemptAt: number|null, stateChangedAt: number, savedAt: number }}
+   */
+  toJSON() {
+    const s = this._disposed ? null : this.getStats()
+    const mode = Atomics.load(this._C, this._ci)
+    return {
+      name: this.name,
+      state: s ? s.state : this._lastState,
+      forced: mode === M_FORCED_OPEN,
+      nextAttemptAt: s ? s.nextAttemptAt : null,
+      stateChangedAt: s ? s.stateChangedAt : null,
+      savedAt: Date.now(),
+    }
   }
 }
 
@@ -646,4 +750,4 @@ function statsObject(name, d, o, enabled) {
   }
 }
 
-module.exports = { CircuitBreaker, statsObject, byCircuit, byName, EVENTS }
+module.exports = { CircuitBreaker, statsObject, localsOf, allLocals, localNamed, noop, EVENTS }

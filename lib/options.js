@@ -24,9 +24,9 @@ const MAX_MS = 2_147_483_647
 const NUMERIC = ['failureThreshold', 'minimumRequests', 'consecutiveFailures', 'slowCallDurationMs',
   'slowCallRateThreshold', 'timeout', 'resetTimeout', 'halfOpenMaxRequests', 'successThreshold', 'halfOpenTimeout']
 const FUNCTIONS = ['fallback', 'isFailure', 'shouldTrip', 'onStateChange']
-const KNOWN = new Set(['name', ...NUMERIC, 'window', 'enabled', 'logger', ...FUNCTIONS])
+const KNOWN = new Set(['name', ...NUMERIC, 'window', 'enabled', 'logger', 'initialState', ...FUNCTIONS])
 const CONFIGURABLE = new Set([...NUMERIC, 'window', 'enabled', 'logger'])
-const LATER = { store: 'shared state (stores)', initialState: 'snapshots (initialState)' }
+const LATER = { store: 'shared state (stores)' }
 const HINTS = {
   errorThresholdPercentage: "use failureThreshold (a fraction: 50% is 0.5)",
   volumeThreshold: 'use minimumRequests',
@@ -83,6 +83,7 @@ function check(name, v) {
         throw new TypeError(`breakwater: option logger must be null or a console-like object with info/warn/error methods, got ${show(v)}`)
       }
       return v
+    case 'initialState': return checkSnapshot(v)
     case 'name':
       if (typeof v !== 'string' || v.length === 0) throw new TypeError(`breakwater: option name is required and must be a non-empty string, got ${show(v)}`)
       if (v.length > 256) throw new RangeError(`breakwater: option name must be at most 256 characters, got ${v.length}`)
@@ -94,6 +95,22 @@ function check(name, v) {
       }
       throw new TypeError(`breakwater: unknown option ${name}`)
   }
+}
+
+/** A snapshot from toJSON(): { state, forced?, nextAttemptAt? }. */
+function checkSnapshot(v) {
+  if (v === null || typeof v !== 'object') throw new TypeError(`breakwater: option initialState must be a snapshot from breaker.toJSON() ({ state, nextAttemptAt? }), got ${show(v)}`)
+  const state = read(v, 'state', 'initialState.state')
+  if (state !== 'CLOSED' && state !== 'OPEN' && state !== 'HALF_OPEN') {
+    throw new TypeError(`breakwater: option initialState.state must be 'CLOSED', 'OPEN' or 'HALF_OPEN', got ${show(state)}`)
+  }
+  const forced = read(v, 'forced', 'initialState.forced')
+  if (forced !== undefined && typeof forced !== 'boolean') throw new TypeError(`breakwater: option initialState.forced must be a boolean, got ${show(forced)}`)
+  const next = read(v, 'nextAttemptAt', 'initialState.nextAttemptAt')
+  if (next != null && (typeof next !== 'number' || !Number.isFinite(next) || next < 0)) {
+    throw new TypeError(`breakwater: option initialState.nextAttemptAt must be epoch ms or null, got ${show(next)}`)
+  }
+  return { state, forced: forced === true, nextAttemptAt: next == null ? null : next }
 }
 
 function checkWindow(w) {

@@ -2,7 +2,7 @@
 // Module-level functions over every circuit of the process (all threads).
 
 const { native, STATS_LEN } = require('./shared.js')
-const { CircuitBreaker, statsObject, byCircuit, byName } = require('./breaker.js')
+const { CircuitBreaker, statsObject, allLocals, localNamed } = require('./breaker.js')
 const options = require('./options.js')
 
 /** @returns {Record<string, object>} every registered circuit's stats, by name */
@@ -10,28 +10,28 @@ function getAllCircuitBreakerStats() {
   const { names, data } = native.allStats()
   const out = {}
   for (let i = 0; i < names.length; i++) {
-    const local = byName.get(names[i])
+    const local = localNamed(names[i])
     const s = statsObject(names[i], data, i * STATS_LEN, local ? local.enabled : true)
     // A circuit may be called '__proto__': define it, don't assign it.
     if (names[i] === '__proto__') Object.defineProperty(out, names[i], { value: s, enumerable: true, writable: true, configurable: true })
     else out[names[i]] = s
   }
-  for (const list of byCircuit.values()) for (const b of list) b._sync(false)
+  for (const b of allLocals()) b._sync()
   return out
 }
 
 /** The breaker registered under `name` (attached in this thread if made in another), or undefined. */
 function getCircuitBreaker(name) {
   if (typeof name !== 'string') throw new TypeError(`breakwater: getCircuitBreaker(name) needs a string, got ${options.show(name)}`)
-  const local = byName.get(name)
-  if (local !== undefined && !local._disposed) return local
+  const local = localNamed(name)
+  if (local !== undefined) return local
   return CircuitBreaker._existing(name)
 }
 
 /** Every circuit back to CLOSED with an empty window and zeroed counters; all stay registered. */
 function resetAllCircuitBreakers() {
   native.resetAll()
-  for (const list of byCircuit.values()) for (const b of list) b._sync(true)
+  for (const b of allLocals()) b._sync()
 }
 
 function getHealthSummary() {
@@ -81,7 +81,7 @@ let binEdgesS = null
  *   latency: { count: number, sumSeconds: number, buckets: Array<{ le: number, count: number }> } }>}
  */
 function metricsSnapshot() {
-  for (const list of byCircuit.values()) for (const b of list) b._sync(false)
+  for (const b of allLocals()) b._sync()
   if (binEdgesS === null) binEdgesS = native.latencyBinEdges().map((us) => us / 1e6)
   for (let attempt = 0; ; attempt++) {
     const { names, data } = native.allStats()
@@ -92,7 +92,7 @@ function metricsSnapshot() {
     const states = ['CLOSED', 'OPEN', 'HALF_OPEN']
     for (let i = 0; i < names.length; i++) {
       const o = i * STATS_LEN
-      const local = byName.get(names[i])
+      const local = localNamed(names[i])
       const transitions = []
       for (let f = 0; f < 3; f++) {
         for (let t = 0; t < 3; t++) {

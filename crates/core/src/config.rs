@@ -13,6 +13,18 @@ pub enum WindowKind {
     Time { duration_ms: u64, buckets: u32 },
 }
 
+impl WindowKind {
+    /// As a user wrote it in JavaScript, for error messages.
+    pub fn to_js(&self) -> String {
+        match self {
+            WindowKind::Count { size } => format!("{{ type: 'count', size: {size} }}"),
+            WindowKind::Time { duration_ms, buckets } => {
+                format!("{{ type: 'time', durationMs: {duration_ms}, buckets: {buckets} }}")
+            }
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     /// Opens when `failures / calls >= failure_threshold` (a fraction in (0, 1]).
@@ -122,7 +134,7 @@ impl Config {
         cmp!(success_threshold, "successThreshold");
         cmp!(half_open_timeout_ms, "halfOpenTimeout");
         if self.window != other.window {
-            return Some(("window", format!("{:?}", self.window), format!("{:?}", other.window)));
+            return Some(("window", self.window.to_js(), other.window.to_js()));
         }
         None
     }
