@@ -6,11 +6,7 @@ const binding = require('../binding.js')
 const { CircuitBreaker } = require('..')
 const { uniq } = require('./helpers.js')
 
-test('the binding exposes __panicForTest', { todo: 'binding.js exports panicForTest (napi-rs camelCases __panic_for_test), not __panicForTest' }, () => {
-  assert.equal(typeof binding.__panicForTest, 'function')
-})
-
-const panicForTest = binding.__panicForTest || binding.panicForTest
+const panicForTest = binding.panicForTest
 
 test('a Rust panic throws a JS Error and the process lives on', async () => {
   assert.equal(typeof panicForTest, 'function')

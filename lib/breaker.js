@@ -28,21 +28,39 @@ const PER_CALL_EVENTS = new Set(['success', 'failure', 'reject', 'timeout', 'fal
 
 // Breakers of this thread, for events and getCircuitBreaker(). Held weakly: the common
 // "new CircuitBreaker({ name }) per Lambda invocation" pattern must not pile up instances.
-// When one is collected its lane is detached, so native code stops draining it.
 const byCircuit = new Map() // circuit id → Set<WeakRef<CircuitBreaker>>
 const byName = new Map() // name → WeakRef<CircuitBreaker>
-const lanes = new FinalizationRegistry(({ lane, cid, ref }) => {
-  try {
-    native.detach(lane)
-  } catch {
-    // already gone
-  }
+// One lane per circuit per thread, shared by that thread's instances of the circuit: native
+// decisions drain every lane, so their number must follow threads, not instances. A lane is
+// detached when the last instance using it has been collected.
+const threadLanes = new Map() // circuit id → { id, chunk, base, bucketEnd, users }
+const collected = new FinalizationRegistry(({ cid, ref }) => {
   const set = byCircuit.get(cid)
   if (set !== undefined) {
     set.delete(ref)
     if (set.size === 0) byCircuit.delete(cid)
   }
+  const lane = threadLanes.get(cid)
+  if (lane !== undefined && --lane.users === 0) {
+    threadLanes.delete(cid)
+    try {
+      native.detach(lane.id)
+    } catch {
+      // already gone
+    }
+  }
 })
+
+function laneFor(cid) {
+  let lane = threadLanes.get(cid)
+  if (lane === undefined) {
+    const l = native.newLane(cid)
+    lane = { id: l.laneId, chunk: l.laneChunk, base: l.laneBase, bucketEnd: l.bucketEnd, users: 0 }
+    threadLanes.set(cid, lane)
+  }
+  lane.users++
+  return lane
+}
 
 function track(b) {
   const ref = new WeakRef(b)
@@ -51,7 +69,7 @@ function track(b) {
   set.add(ref)
   const first = byName.get(b.name)
   if (first === undefined || first.deref() === undefined || first.deref()._disposed) byName.set(b.name, ref)
-  lanes.register(b, { lane: b._lane, cid: b._cid, ref })
+  collected.register(b, { cid: b._cid, ref })
 }
 
 /** Live breakers of this thread attached to circuit `cid`. */
@@ -155,15 +173,19 @@ class CircuitBreaker {
     this._shouldTrip = o.shouldTrip || null
     this._logger = o.logger
     this._cid = a.circuitId
-    this._lane = a.laneId
+    const lane = laneFor(a.circuitId)
+    this._laneRec = lane
+    this._lane = lane.id
     this._C = S.i32(a.circuitChunk)
     this._ci = a.circuitBase
     this._CF = S.f64(a.circuitChunk)
     this._nextAt = (a.circuitBase + S.NEXT_ATTEMPT) >> 1
-    this._L = S.i32(a.laneChunk)
-    this._li = a.laneBase
+    this._L = S.i32(lane.chunk)
+    this._li = lane.base
     this._timeWindow = a.options.windowType === 'time'
-    this._bucketEnd = a.bucketEnd
+    // Another instance may have moved the shared lane on since: a stale end only costs one
+    // extra flush.
+    this._bucketEnd = lane.bucketEnd
     this._seq = Atomics.load(this._C, this._ci + S.SEQ)
     this._n = 0
     this._listeners = null
@@ -448,7 +470,7 @@ class CircuitBreaker {
 
   _flush() {
     const before = this._seqNow()
-    this._bucketEnd = native.flush(this._lane)
+    this._bucketEnd = this._laneRec.bucketEnd = native.flush(this._lane)
     this._sync(before)
   }
 

@@ -85,17 +85,12 @@ impl CircuitOptions {
     }
 }
 
-/// Where an attached instance finds its circuit and its lane in shared memory.
+/// Where an instance finds its circuit in shared memory.
 #[napi(object)]
 pub struct Attachment {
     pub circuit_id: u32,
     pub circuit_chunk: u32,
     pub circuit_base: u32,
-    pub lane_id: u32,
-    pub lane_chunk: u32,
-    pub lane_base: u32,
-    /// End of the lane's current time bucket, epoch ms (+inf for a count window).
-    pub bucket_end: f64,
     pub created: bool,
     pub options: CircuitOptions,
 }
@@ -105,18 +100,31 @@ pub struct Attachment {
 #[napi(catch_unwind)]
 pub fn attach(name: String, options: Option<CircuitOptions>) -> Result<Attachment> {
     let config = options.map(|o| o.to_config()).transpose()?;
-    let a = registry::attach(&name, config, ticker::touch()).map_err(js_err)?;
+    let (c, created, config) = registry::attach_circuit(&name, config, ticker::touch()).map_err(js_err)?;
     Ok(Attachment {
-        circuit_id: a.circuit.id,
-        circuit_chunk: a.circuit.chunk(),
-        circuit_base: a.circuit.base(),
-        lane_id: a.lane.id,
-        lane_chunk: a.lane.chunk(),
-        lane_base: a.lane.base(),
-        bucket_end: a.bucket_end,
-        created: a.created,
-        options: CircuitOptions::from_config(&a.config),
+        circuit_id: c.id,
+        circuit_chunk: c.chunk(),
+        circuit_base: c.base(),
+        created,
+        options: CircuitOptions::from_config(&config),
     })
+}
+
+/// Where a thread's instances of one circuit batch their counts.
+#[napi(object)]
+pub struct Lane {
+    pub lane_id: u32,
+    pub lane_chunk: u32,
+    pub lane_base: u32,
+    /// End of the lane's current time bucket, epoch ms (+inf for a count window).
+    pub bucket_end: f64,
+}
+
+/// A new lane for circuit `circuit` (one per thread and circuit; see lib/breaker.js).
+#[napi(catch_unwind)]
+pub fn new_lane(circuit: u32) -> Result<Lane> {
+    let (l, bucket_end) = registry::add_lane(circuit, ticker::touch()).map_err(js_err)?;
+    Ok(Lane { lane_id: l.id, lane_chunk: l.chunk(), lane_base: l.base(), bucket_end })
 }
 
 /// Maps chunk `index` of the shared arena as an Int32Array. The memory lives as long as the

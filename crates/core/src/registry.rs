@@ -195,9 +195,17 @@ fn idle_ms(config: &Config) -> u64 {
     }
 }
 
-/// Attaches a new instance to the circuit `name`, creating the circuit if it does not exist.
-/// `config: None` attaches to an existing circuit with whatever options it has.
+/// Attaches a new instance to the circuit `name`, creating the circuit if it does not exist,
+/// with a lane of its own. `config: None` attaches to an existing circuit with whatever
+/// options it has.
 pub fn attach(name: &str, config: Option<Config>, now: u64) -> Result<Attached, RegistryError> {
+    let (circuit, created, config) = attach_circuit(name, config, now)?;
+    let (lane, bucket_end) = add_lane(circuit.id, now)?;
+    Ok(Attached { circuit, lane, bucket_end, created, config })
+}
+
+/// Finds or creates the circuit `name` (see `attach`), without a lane.
+pub fn attach_circuit(name: &str, config: Option<Config>, now: u64) -> Result<(SlotRef, bool, Config), RegistryError> {
     if let Some(c) = &config {
         c.validate().map_err(RegistryError::Invalid)?;
     }
@@ -223,18 +231,29 @@ pub fn attach(name: &str, config: Option<Config>, now: u64) -> Result<Attached, 
         m.by_id.insert(slot.id, e.clone());
         Ok((e, true))
     })?;
+    let config = {
+        let mut g = lock(&entry);
+        let inner = &mut *g;
+        entry.publish(inner, now);
+        inner.machine.config.clone()
+    };
+    ticker::start(idle_ms(&config));
+    Ok((entry.slot, created, config))
+}
+
+/// A new lane for the circuit: where one thread's instances batch their counts. Returns the
+/// lane and the end of its current time bucket.
+pub fn add_lane(circuit_id: u32, now: u64) -> Result<(SlotRef, f64), RegistryError> {
+    let entry = circuit(circuit_id)?;
     let lane = arena::alloc();
-    let (bucket_end, config) = {
+    let bucket_end = {
         let mut g = lock(&entry);
         let (start, end) = g.machine.window().bucket_bounds(now);
         g.lanes.push(LaneState { slot: lane, epoch_start: start });
-        let inner = &mut *g;
-        entry.publish(inner, now);
-        (end, inner.machine.config.clone())
+        end
     };
     write(|m| m.lanes.insert(lane.id, entry.clone()));
-    ticker::start(idle_ms(&config));
-    Ok(Attached { circuit: entry.slot, lane, bucket_end, created, config })
+    Ok((lane, bucket_end))
 }
 
 /// The lane's time bucket ended (or the clock was parked): fold its counts into the bucket they

@@ -54,7 +54,7 @@ fn different_options_conflict_naming_the_option() {
         (Config { reset_timeout_ms: 1_000, ..base.clone() }, "resetTimeout", "60000", "1000"),
         (Config { half_open_max_requests: 3, ..base.clone() }, "halfOpenMaxRequests", "1", "3"),
         (Config { consecutive_failures: 2, ..base.clone() }, "consecutiveFailures", "0", "2"),
-        (Config { window: WindowKind::Count { size: 20 }, ..base.clone() }, "window", "Count { size: 10 }", "Count { size: 20 }"),
+        (Config { window: WindowKind::Count { size: 20 }, ..base.clone() }, "window", "{ type: 'count', size: 10 }", "{ type: 'count', size: 20 }"),
     ];
     for (cfg, option, existing, requested) in cases {
         match registry::attach("it-conflict", Some(cfg), T0) {
