@@ -76,11 +76,14 @@ test('a rejection while HALF_OPEN (slots taken) has state HALF_OPEN and retryAft
   await probe
 })
 
-test('the open error stack points at the caller', async () => {
+test('the open error is built without a stack trace: its stack is the message line, no frames of ours', async () => {
   const b = mk()
   b.open()
   const e = await (function callSiteMarker() { return b.execute(ok()) })().catch((x) => x)
-  assert.match(e.stack, /callSiteMarker/)
+  assert.equal(e.stack, `CircuitBreakerOpenError: ${e.message}`)
+  assert.doesNotMatch(e.stack, /breaker\.js/)
+  // and building it did not change the process-wide limit
+  assert.equal(Error.stackTraceLimit, 10)
 })
 
 test('a timeout error carries circuit, state and timeoutMs', async () => {
@@ -120,4 +123,24 @@ test('a timeout error from a breaker attached to a HALF_OPEN circuit says HALF_O
   const e = await second.execute(() => sleep(200)).catch((x) => x)
   assert.ok(e instanceof CircuitBreakerTimeoutError)
   assert.equal(e.state, 'HALF_OPEN')
+})
+
+test('a fallback of an OPEN circuit gets a CircuitBreakerOpenError whose retryAfterMs counts down', async () => {
+  const seen = []
+  const b = mk({ resetTimeout: 5_000, fallback: (err) => { seen.push(err); return 'fb' } })
+  b.open(5_000)
+  assert.equal(await b.execute(ok()), 'fb')
+  await sleep(30)
+  assert.equal(await b.execute(ok()), 'fb')
+  const [e1, e2] = seen
+  for (const e of [e1, e2]) {
+    assert.ok(e instanceof CircuitBreakerOpenError)
+    assert.equal(e.name, 'CircuitBreakerOpenError')
+    assert.equal(e.circuit, b.name)
+    assert.equal(e.state, 'OPEN')
+    assert.match(e.message, /is OPEN/)
+  }
+  assert.ok(e2.retryAfterMs <= 5_000 - 25 && e2.retryAfterMs > 4_000, `retryAfterMs ${e2.retryAfterMs}`)
+  assert.equal(JSON.parse(JSON.stringify({ r: e2.retryAfterMs })).r, e2.retryAfterMs)
+  assert.equal(b.getStats().fallbackCount, 2)
 })
