@@ -17,6 +17,8 @@ const { Deadlines } = require('./deadlines.js')
 
 // A signal that never aborts: what an action gets when the breaker has no timeout.
 const NEVER = new AbortController().signal
+// How far behind the coarse clock may be before anything relies on it being close.
+const COARSE_LAG_MS = 50
 // A count-window lane flushes at this many batched successes, long before an int32 wraps.
 const FLUSH_AT = 1 << 30
 // One call in SAMPLE_EVERY is timed for the latency histogram (two clock reads cost more than
@@ -34,7 +36,12 @@ const byName = new Map() // name → WeakRef<CircuitBreaker>
 // decisions drain every lane, so their number must follow threads, not instances. A lane is
 // detached when the last instance using it has been collected.
 const threadLanes = new Map() // circuit id → { id, chunk, base, bucketEnd, users }
-const collected = new FinalizationRegistry(({ cid, ref }) => {
+const collected = new FinalizationRegistry(({ cid, ref, name, off }) => {
+  if (off) {
+    const n = disabled.get(name) - 1
+    if (n > 0) disabled.set(name, n)
+    else disabled.delete(name)
+  }
   const set = byCircuit.get(cid)
   if (set !== undefined) {
     set.delete(ref)
@@ -69,7 +76,9 @@ function track(b) {
   set.add(ref)
   const first = byName.get(b.name)
   if (first === undefined || first.deref() === undefined || first.deref()._disposed) byName.set(b.name, ref)
-  collected.register(b, { cid: b._cid, ref })
+  const off = !b._enabled
+  if (off) disabled.set(b.name, (disabled.get(b.name) || 0) + 1)
+  collected.register(b, { cid: b._cid, ref, name: b.name, off })
 }
 
 /** Live breakers of this thread attached to circuit `cid`. */
@@ -85,6 +94,14 @@ function allLocals() {
   const out = []
   for (const cid of byCircuit.keys()) out.push(...localsOf(cid))
   return out
+}
+
+// Names of this thread's breakers made with `enabled: false` (stats report it per name).
+const disabled = new Map() // name → count of live disabled instances
+
+/** Whether stats should report `name` as enabled (no disabled breaker of it in this thread). */
+function isEnabled(name) {
+  return disabled.size === 0 || !disabled.has(name)
 }
 
 /** This thread's breaker named `name`, if one is alive and not disposed. */
@@ -281,17 +298,23 @@ class CircuitBreaker {
 
   /** The general path: options, every state, timing. */
   _execute(action, opts, sampled) {
-    if (typeof action !== 'function' && (action === null || typeof action !== 'object' || typeof action.then !== 'function')) {
-      return Promise.reject(new TypeError(`breakwater: execute(action) needs a function or a promise, got ${options.show(action)}`))
+    if (typeof action !== 'function') {
+      let thenable = false
+      try {
+        thenable = action !== null && typeof action === 'object' && typeof action.then === 'function'
+      } catch {
+        // a throwing `then` getter or a revoked Proxy: not something we can run
+      }
+      if (!thenable) return Promise.reject(new TypeError(`breakwater: execute(action) needs a function or a promise, got ${options.show(action)}`))
     }
     let timeout = this._timeout
     if (opts !== undefined) {
-      if (opts === null || typeof opts !== 'object') return Promise.reject(new TypeError(`breakwater: execute(action, options): options must be an object, got ${options.show(opts)}`))
+      if (opts === null || typeof opts !== 'object') return this._notRun(action, Promise.reject(new TypeError(`breakwater: execute(action, options): options must be an object, got ${options.show(opts)}`)))
       try {
         if (opts.bypass === true) return this._bypass(action)
         if (opts.timeout !== undefined) timeout = options.check('timeout', opts.timeout)
       } catch (e) {
-        return Promise.reject(e)
+        return this._notRun(action, Promise.reject(e))
       }
     }
     if (this._disposed) return this._notRun(action, Promise.reject(this._disposedError()))
@@ -299,9 +322,11 @@ class CircuitBreaker {
     if (this._enabled) {
       const mode = Atomics.load(this._C, this._ci)
       if (mode === M_OPEN || mode === M_FORCED_OPEN) {
-        // The coarse clock may lag a few ms: at worst a call is rejected a few ms after
-        // nextAttemptAt. Parked (+inf), it defers to native code, which has the exact time.
-        if (mode === M_FORCED_OPEN || CLOCK[CLOCK_F64] < this._CF[this._nextAt]) return this._notRun(action, this._reject(mode, true))
+        // The coarse clock can lag by a few ms, so close to nextAttemptAt the exact clock
+        // decides. Parked (+inf), it defers to native code, which has the exact time.
+        const c = CLOCK[CLOCK_F64]
+        const at = this._CF[this._nextAt]
+        if (mode === M_FORCED_OPEN || (c < at && (at - c > COARSE_LAG_MS || Date.now() < at))) return this._notRun(action, this._reject(mode, true))
         probe = this._acquire()
         if (probe < 0) return this._notRun(action, this._reject(Atomics.load(this._C, this._ci), false))
       } else if (mode === M_HALF_OPEN) {
@@ -787,12 +812,16 @@ class CircuitBreaker {
 }
 
 const STATE_OF = ['CLOSED', 'OPEN', 'HALF_OPEN']
-const nul = (x) => (Number.isNaN(x) ? null : x)
-const round = (x) => Math.round(x * 1000) / 1000
 
-/** Names the flat numbers that native stats() returns (see push_stats in src/lib.rs). */
+/**
+ * Names the flat numbers that native stats() returns (see push_stats in src/lib.rs; rates and
+ * latencies arrive rounded, NaN stands for null).
+ */
 function statsObject(name, d, o, enabled) {
-  const calls = d[o + 9]
+  const lastFailureAt = d[o + 22]
+  const lastSuccessAt = d[o + 23]
+  const nextAttemptAt = d[o + 25]
+  const retryAfterMs = d[o + 26]
   return {
     name,
     state: STATE_OF[d[o]],
@@ -805,17 +834,17 @@ function statsObject(name, d, o, enabled) {
     fallbackCount: d[o + 6],
     ignoredCount: d[o + 7],
     slowCallCount: d[o + 8],
-    window: { calls, failures: d[o + 10], successes: d[o + 11], slowCalls: d[o + 12] },
-    failureRate: round(d[o + 13]),
-    slowCallRate: round(d[o + 14]),
+    window: { calls: d[o + 9], failures: d[o + 10], successes: d[o + 11], slowCalls: d[o + 12] },
+    failureRate: d[o + 13],
+    slowCallRate: d[o + 14],
     consecutiveFailures: d[o + 15],
     consecutiveSuccesses: d[o + 16],
-    latencyMs: { mean: round(d[o + 17]), p50: round(d[o + 18]), p90: round(d[o + 19]), p99: round(d[o + 20]), max: round(d[o + 21]) },
-    lastFailureAt: nul(d[o + 22]),
-    lastSuccessAt: nul(d[o + 23]),
+    latencyMs: { mean: d[o + 17], p50: d[o + 18], p90: d[o + 19], p99: d[o + 20], max: d[o + 21] },
+    lastFailureAt: lastFailureAt === lastFailureAt ? lastFailureAt : null,
+    lastSuccessAt: lastSuccessAt === lastSuccessAt ? lastSuccessAt : null,
     stateChangedAt: d[o + 24],
-    nextAttemptAt: nul(d[o + 25]),
-    retryAfterMs: nul(d[o + 26]),
+    nextAttemptAt: nextAttemptAt === nextAttemptAt ? nextAttemptAt : null,
+    retryAfterMs: retryAfterMs === retryAfterMs ? retryAfterMs : null,
     store: null,
     failureThreshold: d[o + 27],
     minimumRequests: d[o + 28],
@@ -824,4 +853,29 @@ function statsObject(name, d, o, enabled) {
   }
 }
 
-module.exports = { CircuitBreaker, statsObject, localsOf, allLocals, localNamed, noop, EVENTS }
+/** Delivers pending transitions to every live breaker of this thread (after a stats read). */
+function syncAll() {
+  for (const set of byCircuit.values()) {
+    for (const r of set) {
+      const b = r.deref()
+      if (b !== undefined) b._sync()
+    }
+  }
+}
+
+// Circuit names by serial (ids are slots and get reused; serials never do).
+const names = new Map()
+
+/** The name of the circuit in slot `id` with serial `serial`, or undefined if it is gone. */
+function nameOf(id, serial) {
+  let n = names.get(serial)
+  if (n === undefined) {
+    const r = native.nameOf(id)
+    if (r == null || r.serial !== serial) return undefined
+    n = r.name
+    names.set(serial, n)
+  }
+  return n
+}
+
+module.exports = { CircuitBreaker, statsObject, localsOf, allLocals, localNamed, syncAll, nameOf, isEnabled, noop, EVENTS }

@@ -35,11 +35,16 @@ const HINTS = {
 }
 
 function show(v) {
-  if (typeof v === 'string') return JSON.stringify(v.length > 60 ? v.slice(0, 60) + '…' : v)
-  if (typeof v === 'function') return 'a function'
-  if (v === null) return 'null'
-  if (typeof v === 'object') return Array.isArray(v) ? 'an array' : 'an object'
-  return String(v)
+  try {
+    if (typeof v === 'string') return JSON.stringify(v.length > 60 ? v.slice(0, 60) + '…' : v)
+    if (typeof v === 'function') return 'a function'
+    if (v === null) return 'null'
+    if (typeof v === 'object') return Array.isArray(v) ? 'an array' : 'an object'
+    if (typeof v === 'symbol') return 'a symbol'
+    return String(v)
+  } catch {
+    return 'an unreadable value' // a revoked Proxy, say
+  }
 }
 
 function num(name, v, { min = 0, max = MAX_MS, int = false, minExclusive = false, unit = '' } = {}) {
@@ -71,15 +76,18 @@ function check(name, v) {
       return num(name, v, { min: 1, max: 1_000_000_000, int: true })
     case 'consecutiveFailures':
       return num(name, v, { min: 0, max: 1_000_000_000, int: true })
-    case 'timeout': case 'resetTimeout': case 'halfOpenTimeout': case 'slowCallDurationMs':
+    case 'timeout': case 'slowCallDurationMs':
       return num(name, v, { min: 0, max: MAX_MS, unit: ' (ms)' })
+    case 'resetTimeout': case 'halfOpenTimeout':
+      // The circuit keeps these in whole ms: refuse a fraction rather than truncate it.
+      return num(name, v, { min: 0, max: MAX_MS, int: true, unit: ' (ms)' })
     case 'window': return checkWindow(v)
     case 'enabled':
       if (typeof v !== 'boolean') throw new TypeError(`breakwater: option enabled must be true or false, got ${show(v)}`)
       return v
     case 'logger':
       if (v === null) return null
-      if (typeof v !== 'object' || !['info', 'warn', 'error', 'log'].some((k) => typeof v[k] === 'function')) {
+      if (typeof v !== 'object' || !['info', 'warn', 'error', 'log'].some((k) => typeof read(v, k, `logger.${k}`) === 'function')) {
         throw new TypeError(`breakwater: option logger must be null or a console-like object with info/warn/error methods, got ${show(v)}`)
       }
       return v
@@ -107,7 +115,8 @@ function checkSnapshot(v) {
   const forced = read(v, 'forced', 'initialState.forced')
   if (forced !== undefined && typeof forced !== 'boolean') throw new TypeError(`breakwater: option initialState.forced must be a boolean, got ${show(forced)}`)
   const next = read(v, 'nextAttemptAt', 'initialState.nextAttemptAt')
-  if (next != null && (typeof next !== 'number' || !Number.isFinite(next) || next < 0)) {
+  // 8.64e15 ms is the last date a Date can hold.
+  if (next != null && (typeof next !== 'number' || !Number.isFinite(next) || next < 0 || next > 8.64e15)) {
     throw new TypeError(`breakwater: option initialState.nextAttemptAt must be epoch ms or null, got ${show(next)}`)
   }
   return { state, forced: forced === true, nextAttemptAt: next == null ? null : next }
@@ -206,7 +215,13 @@ function resolve(options) {
     throw new TypeError(`breakwater: new CircuitBreaker(options) needs an options object with a name, got ${show(options)}`)
   }
   const given = {}
-  for (const key of Object.keys(options)) {
+  let keys
+  try {
+    keys = Object.keys(options)
+  } catch (e) {
+    throw new TypeError(`breakwater: the options object could not be read: ${e && e.message}`)
+  }
+  for (const key of keys) {
     const v = read(options, key)
     if (v === undefined) continue
     if (key in LATER) throw new TypeError(`breakwater: option ${key} (${LATER[key]}) is not supported by this version yet`)

@@ -2,22 +2,28 @@
 // Module-level functions over every circuit of the process (all threads).
 
 const { native, STATS_LEN } = require('./shared.js')
-const { CircuitBreaker, statsObject, allLocals, localNamed } = require('./breaker.js')
+const { CircuitBreaker, statsObject, localNamed, syncAll, nameOf, isEnabled } = require('./breaker.js')
 const options = require('./options.js')
 
 /** @returns {Record<string, object>} every registered circuit's stats, by name */
 function getAllCircuitBreakerStats() {
-  const { names, data } = native.allStats()
   const out = {}
-  for (let i = 0; i < names.length; i++) {
-    const local = localNamed(names[i])
-    const s = statsObject(names[i], data, i * STATS_LEN, local ? local.enabled : true)
+  eachCircuit((name, data, o) => {
+    const s = statsObject(name, data, o, isEnabled(name))
     // A circuit may be called '__proto__': define it, don't assign it.
-    if (names[i] === '__proto__') Object.defineProperty(out, names[i], { value: s, enumerable: true, writable: true, configurable: true })
-    else out[names[i]] = s
-  }
-  for (const b of allLocals()) b._sync()
+    if (name === '__proto__') Object.defineProperty(out, name, { value: s, enumerable: true, writable: true, configurable: true })
+    else out[name] = s
+  })
   return out
+}
+
+/** Calls `f(name, data, offset, index)` for every registered circuit, from one native read. */
+function eachCircuit(f) {
+  const data = native.allStats()
+  for (let o = 0, i = 0; o < data.length; o += STATS_LEN, i++) {
+    const name = nameOf(data[o + STATS_LEN - 2], data[o + STATS_LEN - 1])
+    if (name !== undefined) f(name, data, o, i)
+  }
 }
 
 /** The breaker registered under `name` (attached in this thread if made in another), or undefined. */
@@ -31,21 +37,21 @@ function getCircuitBreaker(name) {
 /** Every circuit back to CLOSED with an empty window and zeroed counters; all stay registered. */
 function resetAllCircuitBreakers() {
   native.resetAll()
-  for (const b of allLocals()) b._sync()
+  syncAll()
 }
 
 function getHealthSummary() {
-  const { data, names } = native.allStats()
+  const data = native.allStats()
   let closed = 0
   let open = 0
   let halfOpen = 0
-  for (let i = 0; i < names.length; i++) {
-    const s = data[i * STATS_LEN]
+  for (let o = 0; o < data.length; o += STATS_LEN) {
+    const s = data[o]
     if (s === 0) closed++
     else if (s === 1) open++
     else halfOpen++
   }
-  return { total: names.length, closed, open, halfOpen, health: open + halfOpen > 0 ? 'degraded' : 'healthy' }
+  return { total: closed + open + halfOpen, closed, open, halfOpen, health: open + halfOpen > 0 ? 'degraded' : 'healthy' }
 }
 
 /**
@@ -81,18 +87,20 @@ let binEdgesS = null
  *   latency: { count: number, sumSeconds: number, buckets: Array<{ le: number, count: number }> } }>}
  */
 function metricsSnapshot() {
-  for (const b of allLocals()) b._sync()
+  syncAll()
   if (binEdgesS === null) binEdgesS = native.latencyBinEdges().map((us) => us / 1e6)
+  const per = 2 + binEdgesS.length
+  const states = ['CLOSED', 'OPEN', 'HALF_OPEN']
   for (let attempt = 0; ; attempt++) {
-    const { names, data } = native.allStats()
+    const data = native.allStats()
     const lat = native.allLatency()
-    const per = 2 + binEdgesS.length
-    if (lat.length !== names.length * per && attempt < 3) continue // a circuit came or went between the two reads
+    const n = data.length / STATS_LEN
+    if (lat.length !== n * per && attempt < 3) continue // a circuit came or went between the two reads
     const out = []
-    const states = ['CLOSED', 'OPEN', 'HALF_OPEN']
-    for (let i = 0; i < names.length; i++) {
+    for (let i = 0; i < n; i++) {
       const o = i * STATS_LEN
-      const local = localNamed(names[i])
+      const name = nameOf(data[o + STATS_LEN - 2], data[o + STATS_LEN - 1])
+      if (name === undefined) continue
       const transitions = []
       for (let f = 0; f < 3; f++) {
         for (let t = 0; t < 3; t++) {
@@ -111,8 +119,8 @@ function metricsSnapshot() {
         }
       }
       out.push({
-        name: names[i],
-        stats: statsObject(names[i], data, o, local ? local.enabled : true),
+        name,
+        stats: statsObject(name, data, o, isEnabled(name)),
         transitions,
         latency: { count: lat[lo] || 0, sumSeconds: (lat[lo + 1] || 0) / 1e6, buckets },
       })

@@ -236,14 +236,18 @@ pub fn restore(circuit: u32, state: u32, forced: bool, next_attempt_at: f64) -> 
     registry::control(circuit, ticker::touch(), Control::Restore(s, forced, at)).map_err(js_err)
 }
 
-const STATS_LEN: usize = 43;
+const STATS_LEN: usize = 44;
+
+/// Rounded to 3 decimals, as the stats report them.
+fn r3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
 
 fn opt(v: Option<u64>) -> f64 {
     v.map(|x| x as f64).unwrap_or(f64::NAN)
 }
 
-fn push_stats(out: &mut Vec<f64>, s: &registry::FullStats) {
-    let st = &s.stats;
+fn push_stats(out: &mut Vec<f64>, id: u32, serial: u64, st: &breakwater_core::Stats, config: &Config, transition_counts: &[[u64; 3]; 3]) {
     let c = &st.counters;
     let l = &st.latency;
     let start = out.len();
@@ -261,33 +265,34 @@ fn push_stats(out: &mut Vec<f64>, s: &registry::FullStats) {
         st.window.failures as f64,
         st.window.successes as f64,
         st.window.slow as f64,
-        st.failure_rate,
-        st.slow_call_rate,
+        r3(st.failure_rate),
+        r3(st.slow_call_rate),
         st.consecutive_failures as f64,
         st.consecutive_successes as f64,
-        l.mean_ms,
-        l.p50_ms,
-        l.p90_ms,
-        l.p99_ms,
-        l.max_ms,
+        r3(l.mean_ms),
+        r3(l.p50_ms),
+        r3(l.p90_ms),
+        r3(l.p99_ms),
+        r3(l.max_ms),
         opt(st.last_failure_at),
         opt(st.last_success_at),
         st.state_changed_at as f64,
         opt(st.next_attempt_at),
         opt(st.retry_after_ms),
-        s.config.failure_threshold,
-        s.config.minimum_requests as f64,
-        s.config.timeout_ms,
-        s.config.reset_timeout_ms as f64,
+        config.failure_threshold,
+        config.minimum_requests as f64,
+        config.timeout_ms,
+        config.reset_timeout_ms as f64,
         l.count as f64,
         st.probes_in_flight as f64,
     ]);
-    for row in &s.transition_counts {
+    for row in transition_counts {
         for n in row {
             out.push(*n as f64);
         }
     }
-    out.push(s.id as f64);
+    out.push(id as f64);
+    out.push(serial as f64);
     debug_assert_eq!(out.len() - start, STATS_LEN);
 }
 
@@ -296,41 +301,40 @@ fn push_stats(out: &mut Vec<f64>, s: &registry::FullStats) {
 pub fn stats(circuit: u32) -> Result<Float64Array> {
     let s = registry::stats(circuit, ticker::touch()).map_err(js_err)?;
     let mut v = Vec::with_capacity(STATS_LEN);
-    push_stats(&mut v, &s);
+    push_stats(&mut v, s.id, s.serial, &s.stats, &s.config, &s.transition_counts);
     Ok(Float64Array::new(v))
 }
 
-#[napi(object)]
-pub struct AllStats {
-    pub names: Vec<String>,
-    pub data: Float64Array,
+/// Every registered circuit's stats in one call: `STATS_LEN` numbers each, the circuit's id
+/// last (the JS layer knows names by id; `name_of` tells it the ones it does not).
+#[napi(catch_unwind)]
+pub fn all_stats() -> Float64Array {
+    let mut data = Vec::new();
+    registry::each_stats(ticker::touch(), |e, st, config, tc| push_stats(&mut data, e.id, e.serial, st, config, tc));
+    Float64Array::new(data)
 }
 
-/// Every registered circuit's stats in one call: names, and `STATS_LEN` numbers each.
+#[napi(object)]
+pub struct CircuitName {
+    pub serial: f64,
+    pub name: String,
+}
+
+/// The name (and serial) of circuit `id`, if it is registered.
 #[napi(catch_unwind)]
-pub fn all_stats() -> AllStats {
-    let now = ticker::touch();
-    let ids = registry::ids();
-    let mut names = Vec::with_capacity(ids.len());
-    let mut data = Vec::with_capacity(ids.len() * STATS_LEN);
-    for id in ids {
-        if let Ok(s) = registry::stats(id, now) {
-            push_stats(&mut data, &s);
-            names.push(s.name);
-        }
-    }
-    AllStats { names, data: Float64Array::new(data) }
+pub fn name_of(id: u32) -> Option<CircuitName> {
+    registry::stats(id, ticker::touch()).ok().map(|s| CircuitName { serial: s.serial as f64, name: s.name })
 }
 
 /// Cumulative latency histograms of every circuit since creation or reset, for Prometheus:
-/// per circuit `[count, sumMicros, bin0 … bin127]`, in the order of `allStats().names`.
+/// per circuit `[count, sumMicros, bin0 … bin127]`, in the order of `allStats()`.
 #[napi(catch_unwind)]
 pub fn all_latency() -> Float64Array {
     let now = ticker::touch();
     let mut out = Vec::new();
     for id in registry::ids() {
-        if let Ok(s) = registry::stats(id, now) {
-            let h = &s.lifetime_latency;
+        if let Ok(h) = registry::lifetime_latency(id, now) {
+            let h = &h;
             out.push(h.count() as f64);
             out.push(h.sum_us() as f64);
             out.extend(h.bins().iter().map(|&n| n as f64));

@@ -76,6 +76,15 @@ impl Histogram {
         self.sum_us = self.sum_us.saturating_sub(us);
     }
 
+    /// Removes every sample of `other` (which must be a subset of this one).
+    pub fn subtract(&mut self, other: &Histogram) {
+        for (a, b) in self.bins.iter_mut().zip(other.bins.iter()) {
+            *a = a.saturating_sub(*b);
+        }
+        self.count = self.count.saturating_sub(other.count);
+        self.sum_us = self.sum_us.saturating_sub(other.sum_us);
+    }
+
     pub fn merge(&mut self, other: &Histogram) {
         for (a, b) in self.bins.iter_mut().zip(other.bins.iter()) {
             *a += *b;
@@ -100,21 +109,34 @@ impl Histogram {
 
     /// The value (µs) below which a fraction `q` of the samples fall.
     pub fn quantile_us(&self, q: f64) -> f64 {
+        self.quantiles_us([q])[0]
+    }
+
+    /// Several quantiles (ascending) in one walk over the bins.
+    pub fn quantiles_us<const N: usize>(&self, qs: [f64; N]) -> [f64; N] {
+        let mut out = [0.0; N];
         if self.count == 0 {
-            return 0.0;
+            return out;
         }
-        let rank = ((q * self.count as f64).ceil() as u64).clamp(1, self.count);
+        let ranks = qs.map(|q| ((q * self.count as f64).ceil() as u64).clamp(1, self.count));
+        let mut k = 0;
         let mut seen = 0u64;
         for (i, &n) in self.bins.iter().enumerate() {
             seen += n as u64;
-            if seen >= rank {
-                return bin_value_us(i);
+            while k < N && seen >= ranks[k] {
+                out[k] = bin_value_us(i);
+                k += 1;
+            }
+            if k == N {
+                return out;
             }
         }
-        bin_value_us(BINS - 1)
+        for o in out.iter_mut().skip(k) {
+            *o = bin_value_us(BINS - 1);
+        }
+        out
     }
 
-    /// `max_us` is tracked by the caller (exactly, where it can be).
     pub fn sum_us(&self) -> u64 {
         self.sum_us
     }
@@ -125,13 +147,13 @@ impl Histogram {
         }
         // A bin's middle can lie above the largest sample in it: never report a percentile
         // above the exact maximum.
-        let q = |p: f64| self.quantile_us(p).min(max_us as f64) / 1000.0;
+        let [p50, p90, p99] = self.quantiles_us([0.50, 0.90, 0.99]).map(|v| v.min(max_us as f64) / 1000.0);
         LatencySummary {
             count: self.count,
             mean_ms: self.sum_us as f64 / self.count as f64 / 1000.0,
-            p50_ms: q(0.50),
-            p90_ms: q(0.90),
-            p99_ms: q(0.99),
+            p50_ms: p50,
+            p90_ms: p90,
+            p99_ms: p99,
             max_ms: max_us as f64 / 1000.0,
         }
     }

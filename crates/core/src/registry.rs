@@ -36,6 +36,8 @@ struct Inner {
 
 pub struct CircuitEntry {
     pub id: u32,
+    /// Never reused (ids, being slots, are): tells a circuit from a later one in the same slot.
+    pub serial: u64,
     pub name: String,
     pub slot: SlotRef,
     inner: Mutex<Inner>,
@@ -75,11 +77,11 @@ pub struct Attached {
 /// What a stats read returns.
 pub struct FullStats {
     pub id: u32,
+    pub serial: u64,
     pub name: String,
     pub stats: Stats,
     pub config: Config,
     pub transition_counts: [[u64; 3]; 3],
-    pub lifetime_latency: crate::histogram::Histogram,
 }
 
 #[derive(Default)]
@@ -91,6 +93,7 @@ struct Maps {
 }
 
 static MAPS: RwLock<Option<Maps>> = RwLock::new(None);
+static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 fn read<R>(f: impl FnOnce(&Maps) -> R) -> R {
     let g = MAPS.read().unwrap_or_else(|e| e.into_inner());
@@ -223,6 +226,7 @@ pub fn attach_circuit(name: &str, config: Option<Config>, now: u64) -> Result<(S
         let slot = arena::alloc();
         let e = Arc::new(CircuitEntry {
             id: slot.id,
+            serial: SERIAL.fetch_add(1, Ordering::Relaxed),
             name: name.to_string(),
             slot,
             inner: Mutex::new(Inner { machine: Circuit::new(config, now), lanes: Vec::new(), disposed: false }),
@@ -338,12 +342,34 @@ pub fn stats(circuit_id: u32, now: u64) -> Result<FullStats, RegistryError> {
     let e = circuit(circuit_id)?;
     Ok(e.with(now, |m, _| FullStats {
         id: e.id,
+        serial: e.serial,
         name: e.name.clone(),
         stats: m.stats(now),
         config: m.config.clone(),
         transition_counts: m.transition_counts,
-        lifetime_latency: m.lifetime_latency.clone(),
     }))
+}
+
+/// The circuit's latency histogram since creation or reset (Prometheus's cumulative view).
+pub fn lifetime_latency(circuit_id: u32, now: u64) -> Result<crate::histogram::Histogram, RegistryError> {
+    let e = circuit(circuit_id)?;
+    Ok(e.with(now, |m, _| m.lifetime_latency.clone()))
+}
+
+/// Calls `f` with the stats of every registered circuit, in id order, taking the registry's
+/// lock once (a stats read of a thousand circuits must stay well under a millisecond).
+pub fn each_stats(now: u64, mut f: impl FnMut(&CircuitEntry, &Stats, &Config, &[[u64; 3]; 3])) {
+    let mut all: Vec<Arc<CircuitEntry>> = read(|m| m.by_name.values().cloned().collect());
+    all.sort_unstable_by_key(|e| e.id);
+    for e in all {
+        let mut g = lock(&e);
+        let inner = &mut *g;
+        e.drain(inner, now);
+        inner.machine.refresh(now);
+        let st = inner.machine.stats(now);
+        e.publish(inner, now);
+        f(&e, &st, &inner.machine.config, &inner.machine.transition_counts);
+    }
 }
 
 /// Every registered circuit's id, oldest first.

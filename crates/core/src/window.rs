@@ -217,6 +217,8 @@ pub struct TimeWindow {
     /// The newest epoch the window has advanced to.
     head: i64,
     totals: Totals,
+    /// The sum of the buckets' histograms, kept up to date so a stats read does not merge them.
+    all: Option<Box<Histogram>>,
 }
 
 impl TimeWindow {
@@ -229,7 +231,7 @@ impl TimeWindow {
         for e in (head - n as i64 + 1)..=head {
             buckets[e.rem_euclid(n as i64) as usize].epoch = e;
         }
-        TimeWindow { width_ms, buckets, head, totals: Totals::default() }
+        TimeWindow { width_ms, buckets, head, totals: Totals::default(), all: None }
     }
 
     fn n(&self) -> i64 {
@@ -251,6 +253,9 @@ impl TimeWindow {
             b.counts = Totals::default();
             b.epoch = e;
             if let Some(h) = b.hist.as_mut() {
+                if let Some(all) = self.all.as_mut() {
+                    all.subtract(h);
+                }
                 h.clear();
             }
             b.max_us = 0;
@@ -286,18 +291,13 @@ impl TimeWindow {
         if let Some(b) = self.bucket_at(at_ms) {
             b.hist.get_or_insert_with(Default::default).add(us);
             b.max_us = b.max_us.max(us);
+            self.all.get_or_insert_with(Default::default).add(us);
         }
     }
 
     fn latency(&self) -> LatencySummary {
-        let mut all = Histogram::default();
-        let mut max = 0;
-        for b in &self.buckets {
-            if let Some(h) = &b.hist {
-                all.merge(h);
-                max = max.max(b.max_us);
-            }
-        }
+        let Some(all) = &self.all else { return LatencySummary::default() };
+        let max = self.buckets.iter().map(|b| b.max_us).max().unwrap_or(0);
         all.summary(max)
     }
 
