@@ -84,12 +84,33 @@ pub struct FullStats {
     pub transition_counts: [[u64; 3]; 3],
 }
 
+/// Slot ids are small, dense and not attacker-chosen: a multiplicative hash is enough, and
+/// several times cheaper than SipHash on the failure path.
+#[derive(Default, Clone, Copy)]
+struct SlotHasher(u64);
+
+impl std::hash::Hasher for SlotHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ *b as u64).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.0 = (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type SlotMap<V> = HashMap<u32, V, std::hash::BuildHasherDefault<SlotHasher>>;
+
 #[derive(Default)]
 struct Maps {
     by_name: HashMap<String, Arc<CircuitEntry>>,
-    by_id: HashMap<u32, Arc<CircuitEntry>>,
+    by_id: SlotMap<Arc<CircuitEntry>>,
     /// lane id → its circuit
-    lanes: HashMap<u32, Arc<CircuitEntry>>,
+    lanes: SlotMap<Arc<CircuitEntry>>,
 }
 
 static MAPS: RwLock<Option<Maps>> = RwLock::new(None);
@@ -121,10 +142,16 @@ impl CircuitEntry {
         for i in 0..inner.lanes.len() {
             let (slot, epoch) = (inner.lanes[i].slot.slot, inner.lanes[i].epoch_start);
             let at = if time_window { epoch } else { now };
-            let ok = slot.get(OK).swap(0, Ordering::AcqRel).max(0) as u64;
-            let ignored = slot.get(IGNORED).swap(0, Ordering::AcqRel).max(0) as u64;
-            let rejected = slot.get(REJECTED).swap(0, Ordering::AcqRel).max(0) as u64;
-            let fallbacks = slot.get(FALLBACK).swap(0, Ordering::AcqRel).max(0) as u64;
+            // A plain load first: most counters are 0 most of the time, and a swap is a locked
+            // instruction (tens of ns) on the failure path.
+            let take = |f: usize| {
+                let c = slot.get(f);
+                if c.load(Ordering::Relaxed) == 0 { 0 } else { c.swap(0, Ordering::AcqRel).max(0) as u64 }
+            };
+            let ok = take(OK);
+            let ignored = take(IGNORED);
+            let rejected = take(REJECTED);
+            let fallbacks = take(FALLBACK);
             let m = &mut inner.machine;
             m.counters.ignored += ignored;
             m.counters.rejections += rejected;
@@ -167,7 +194,8 @@ impl CircuitEntry {
         let s = self.slot.slot;
         s.store_f64(NEXT_ATTEMPT, next);
         s.get(SEQ).store(m.seq() as i32, Ordering::Release);
-        s.get(MODE).store(mode, Ordering::SeqCst);
+        // Release: whoever sees the new mode sees nextAttemptAt and seq written before it.
+        s.get(MODE).store(mode, Ordering::Release);
     }
 
     /// Runs `f` on the machine with every lane drained first and the slot published after.

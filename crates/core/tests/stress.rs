@@ -203,7 +203,7 @@ fn no_count_is_lost_across_eight_lanes() {
             ignored: c.ignored,
             rejections: c.rejections,
             fallbacks: c.fallbacks,
-            samples: s.lifetime_latency.count(),
+            samples: registry::lifetime_latency(main.circuit.id, ticker::now_ms()).unwrap().count(),
         };
         assert_eq!(got, total, "lifetime counters vs what the threads did");
         assert_eq!(s.stats.window.calls, total.ok + total.failures, "the window holds every success and failure");
@@ -453,7 +453,7 @@ fn attach_detach_churn_keeps_every_count() {
         let reads = reader.join().expect("the reader panicked");
         let s = registry::stats(main.circuit.id, ticker::now_ms()).unwrap();
         assert_eq!((s.stats.counters.successes, s.stats.counters.failures), (total.ok, total.failures));
-        assert_eq!(s.lifetime_latency.count(), total.samples);
+        assert_eq!(registry::lifetime_latency(main.circuit.id, ticker::now_ms()).unwrap().count(), total.samples);
         assert_eq!(s.stats.window.calls, total.ok + total.failures);
         eprintln!("churn: {THREADS} threads x {iters} attach/detach, {reads} concurrent stats reads: {total:?}");
     });
