@@ -38,7 +38,7 @@ const CFG = QUICK
       stats: { circuits: 1000, reps: 7 }
     }
   : {
-      micro: { rounds: 7, runMs: 150, warmMs: 300 },
+      micro: { rounds: 11, runMs: 80, warmMs: 300 },
       memory: { count: 10000 },
       sustained: { breakwater: { seconds: 12, window: 2 }, opossum: { seconds: 8, window: 2 } },
       threads: { budgetMs: 1000, warmMs: 300, reps: 3 },
@@ -67,6 +67,14 @@ const median = (xs) => {
   if (!s.length) return NaN
   const m = s.length >> 1
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
+}
+/** Reject if `promise` has not settled within `ms` (a call that never settles must not end the run). */
+function watchdog (promise, ms, what) {
+  let timer
+  const t = new Promise((resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no result after ${ms} ms (a promise never settled?)`)), ms)
+  })
+  return Promise.race([promise, t]).finally(() => clearTimeout(timer))
 }
 const log = (...a) => console.error(...a) // progress goes to stderr; tables go to stdout
 
@@ -106,9 +114,33 @@ function machine () {
 // ---------------------------------------------------------------------------------------
 // 1–5: hot paths
 
+/** What an Error costs on this machine (rejection paths are dominated by it). */
+function calibrateErrors () {
+  const time = (f) => {
+    for (let i = 0; i < 2000; i++) f()
+    const times = []
+    for (let r = 0; r < 5; r++) {
+      const t0 = hr()
+      for (let i = 0; i < 20000; i++) f()
+      times.push(Number(hr() - t0) / 20000)
+    }
+    return median(times)
+  }
+  let sink
+  const newError = time(() => { sink = new Error('x') })
+  const noStack = time(() => {
+    const limit = Error.stackTraceLimit
+    Error.stackTraceLimit = 0
+    sink = new Error('x')
+    Error.stackTraceLimit = limit
+  })
+  return { newErrorNs: newError, newErrorNoStackNs: noStack, sink: typeof sink }
+}
+
 async function runMicro (libs) {
   const { rounds, runMs, warmMs } = CFG.micro
-  const out = {}
+  const out = { calibration: calibrateErrors() }
+  log(`  calibration: new Error() ${fmtNs(out.calibration.newErrorNs)}, with Error.stackTraceLimit = 0 ${fmtNs(out.calibration.newErrorNoStackNs)}`)
   for (const sc of SCENARIOS) {
     stage = `micro/${sc.id}`
     const res = out[sc.id] = {}
@@ -124,22 +156,12 @@ async function runMicro (libs) {
         res[lib] = { error: `setup: ${firstLine(err)}` }
       }
     }
-    // warm-up + calibration: grow the batch until warmMs is spent
+    // warm-up (time-bounded)
     for (const tg of targets) {
       try {
-        await tg.ensure()
-        let n = 64
-        let calls = 0
-        const t0 = hr()
-        let elapsed = 0
-        while (elapsed < warmMs * 1e6) {
-          await tg.loop(n)
-          calls += n
-          elapsed = Number(hr() - t0)
-          n = Math.min(n * 2, 50000)
-        }
-        tg.nsEstimate = elapsed / calls
-        tg.check(await tg.loop(1))
+        await watchdog(tg.ensure(), 10000, 'ensure')
+        await watchdog(tg.loop(hr() + BigInt(warmMs * 1e6)), warmMs + 10000, 'warm-up')
+        tg.check((await watchdog(tg.loop(0n), 10000, 'check')).last)
       } catch (err) {
         tg.error = firstLine(err)
       }
@@ -151,12 +173,11 @@ async function runMicro (libs) {
       const order = list.map((_, i) => list[(i + r) % list.length])
       for (const tg of order) {
         try {
-          await tg.ensure()
+          await watchdog(tg.ensure(), 10000, 'ensure')
           await tick()
           gc()
-          const n = Math.max(100, Math.round(runMs * 1e6 / tg.nsEstimate))
           const t0 = hr()
-          const last = await tg.loop(n)
+          const { n, last } = await watchdog(tg.loop(t0 + BigInt(runMs * 1e6)), runMs + 10000, 'timed run')
           const dt = Number(hr() - t0)
           tg.check(last)
           tg.samples.push(dt / n)
@@ -266,7 +287,11 @@ async function runThreadsOnce (lib, nThreads, name) {
   }
   Atomics.store(flags, 1, 1)
   Atomics.notify(flags, 1)
-  await Promise.all(done)
+  try {
+    await watchdog(Promise.all(done), budgetMs + warmMs + 30000, `${nThreads} thread(s)`)
+  } catch (err) {
+    for (let i = 0; i < nThreads; i++) if (!results[i]) results[i] = { error: firstLine(err) }
+  }
   await Promise.all(workers.map((w) => w.terminate()))
   const err = results.find((r) => r && r.error)
   if (err) return { error: err.error }
@@ -369,7 +394,7 @@ function computeGoals (R) {
     g.push(ratioGoal({ id: 'timeout-overhead', label: 'success, 30 s timeout: overhead', value: oh('timeout', 'breakwater'), ref: oh('success', 'breakwater'), refLabel: "breakwater's no-timeout overhead", limit: GOALS.timeoutOverhead, unit: 'ns' }))
     g.push(ratioGoal({ id: 'failure-overhead', label: 'failure, counted: overhead', value: oh('failure', 'breakwater'), ref: oh('failure', 'cockatiel'), alt: oh('failure', 'cockatiel-consecutive'), refLabel: "cockatiel's overhead", limit: GOALS.failureOverhead, unit: 'ns' }))
     g.push(ratioGoal({ id: 'open-reject', label: 'open, rejected: time per call', value: ns('open', 'breakwater'), ref: ns('open', 'cockatiel'), alt: ns('open', 'cockatiel-consecutive'), refLabel: "cockatiel's rejection", limit: GOALS.openReject, unit: 'ns' }))
-    g.push(ratioGoal({ id: 'open-fallback', label: 'open, fallback: time per call', value: ns('fallback', 'breakwater'), ref: ns('open', 'cockatiel'), alt: ns('open', 'cockatiel-consecutive'), refLabel: "cockatiel's rejection", limit: GOALS.openFallback, unit: 'ns' }))
+    g.push(ratioGoal({ id: 'open-fallback', label: 'open, fallback `async (err) => v`: time per call', value: ns('fallback', 'breakwater'), ref: ns('open', 'cockatiel'), alt: ns('open', 'cockatiel-consecutive'), refLabel: "cockatiel's rejection", limit: GOALS.openFallback, unit: 'ns' }))
   }
   if (R.memory) {
     const per = (lib, k) => R.memory[lib]?.perBreaker?.[k]
@@ -485,7 +510,7 @@ function detailsText (R) {
     lines.push('')
   }
   if (R.sustained) {
-    lines.push('Sustained success path (one process per library, yields to the event loop every 1,000 calls):')
+    lines.push('Sustained success path (one process per library, yields to the event loop every 5 ms):')
     lines.push('')
     lines.push('| library | seconds | ns/call first → last window | RSS first → last window | result |')
     lines.push('|---|---:|---:|---:|:---:|')
@@ -522,6 +547,7 @@ function collectProblems (R) {
   const notes = []
   if (R.breakwaterError) notes.push(`breakwater could not be loaded: ${R.breakwaterError}`)
   for (const [sc, row] of Object.entries(R.micro || {})) {
+    if (sc === 'calibration') continue
     for (const [lib, r] of Object.entries(row)) if (r.error) notes.push(`${sc} / ${lib}: ${r.error}`)
   }
   for (const [lib, r] of Object.entries(R.memory || {})) if (r.error) notes.push(`memory / ${lib}: ${r.error}`)
@@ -562,10 +588,14 @@ async function main () {
     },
     config: CFG,
     goalsConfig: GOALS,
-    breakwaterError: libs.breakwaterError
+    breakwaterError: libs.breakwaterError,
+    loadavgStart: os.loadavg()
   }
   const mc = R.machine
   log(`breakwater bench (${R.mode}) — ${mc.cpu}, ${mc.nproc} cpus, node ${mc.node}`)
+  if (R.loadavgStart[0] > 0.5) {
+    log(`  note: load average is ${R.loadavgStart.map((x) => x.toFixed(2)).join(' ')} — other processes are busy, expect noise`)
+  }
   if (!libs.breakwater) {
     log(`\n  !! breakwater skipped: require('..') failed: ${libs.breakwaterError}`)
     log('  !! (build it with `npm run build`); measuring cockatiel, opossum and the baseline only.\n')
@@ -579,10 +609,12 @@ async function main () {
   stage = 'report'
   R.goals = computeGoals(R)
   R.durationSeconds = (Date.now() - t0) / 1000
+  R.loadavgEnd = os.loadavg()
 
   const parts = []
   parts.push(`Run: ${R.mode}, ${R.date.slice(0, 10)}; ${mc.cpu}, ${mc.nproc} cpus, Node ${mc.node}; ` +
-    `breakwater ${R.versions.breakwater || '(not built)'}, cockatiel ${R.versions.cockatiel}, opossum ${R.versions.opossum}.`)
+    `breakwater ${R.versions.breakwater || '(not built)'}, cockatiel ${R.versions.cockatiel}, opossum ${R.versions.opossum}; ` +
+    `load average at start ${R.loadavgStart[0].toFixed(2)}.`)
   parts.push('')
   if (R.micro) {
     parts.push('ns per call (overhead vs baseline in parentheses), median of ' + CFG.micro.rounds + ' interleaved runs:')
@@ -590,7 +622,9 @@ async function main () {
     parts.push(microTable(R, libs))
     parts.push('')
     parts.push('Baselines: `await fn()` with the same action — resolved for the success, timeout and fallback rows, ' +
-      'a pre-created rejection (caught) for the failure and open-rejected rows.')
+      'a pre-created rejection (caught) for the failure and open-rejected rows. ' +
+      `For scale: \`new Error()\` costs ${fmtNs(R.micro.calibration.newErrorNs)} on this machine ` +
+      `(${fmtNs(R.micro.calibration.newErrorNoStackNs)} with \`Error.stackTraceLimit = 0\`).`)
     parts.push('')
   }
   if (R.goals.length) {

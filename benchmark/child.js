@@ -85,23 +85,24 @@ async function sustained (libs, lib, seconds, windowSeconds) {
   const target = makeTarget(libs, lib, 'success')
   if (!target) throw new Error(`${lib} unavailable`)
   const loop = compileLoop(target)
-  const BATCH = 1000
+  const SLICE = 5_000_000n // 5 ms of calls, then yield to the event loop
+  const PER_SECOND = 4 // samples of 250 ms: a window's figure is the median of its samples,
+  const SAMPLE_NS = 1_000_000_000n / BigInt(PER_SECOND) // which a burst of noise cannot move
   // short warm-up so that the first window measures steady state, not the JIT
-  const warmEnd = hr() + 500_000_000n
-  while (hr() < warmEnd) { await loop(BATCH); await tick() }
+  const warmEnd = hr() + 1_000_000_000n
+  while (hr() < warmEnd) { await loop(hr() + SLICE); await tick() }
   const samples = []
   const start = hr()
-  const end = start + BigInt(Math.round(seconds * 1e9))
   let secStart = start
   let calls = 0
   for (;;) {
-    await loop(BATCH)
-    // yield to the macrotask queue after every batch, as a server doing I/O would:
-    // libraries that rotate buckets or flush on timers get to run their timers.
+    const r = await loop(hr() + SLICE)
+    // yield to the macrotask queue every 5 ms, as a server doing I/O would: libraries
+    // that rotate buckets or flush on timers get to run their timers.
     await tick()
-    calls += BATCH
+    calls += r.n
     const now = hr()
-    if (now - secStart >= 1_000_000_000n || now >= end) {
+    if (now - secStart >= SAMPLE_NS) {
       const m = process.memoryUsage()
       samples.push({
         t: Number(now - start) / 1e9,
@@ -112,25 +113,27 @@ async function sustained (libs, lib, seconds, windowSeconds) {
       })
       secStart = now
       calls = 0
-      if (now >= end) break
+      if (samples.length >= seconds * PER_SECOND) break
     }
   }
-  const last = await loop(1)
-  target.check(last)
+  target.check((await loop(0n)).last)
   target.teardown()
-  const pick = (from, to) => samples.filter((s) => s.t > from && s.t <= to + 1e-9)
+  // the first/last `windowSeconds` worth of samples form the two windows
   const agg = (ss) => {
     const calls = ss.reduce((a, s) => a + s.calls, 0)
     const ns = ss.reduce((a, s) => a + s.calls * s.nsPerCall, 0)
-    return { nsPerCall: ns / calls, rssEnd: ss[ss.length - 1].rss, heapUsedEnd: ss[ss.length - 1].heapUsed, seconds: ss.length }
+    const sorted = ss.map((s) => s.nsPerCall).sort((a, b) => a - b)
+    const m = sorted.length >> 1
+    const med = sorted.length % 2 ? sorted[m] : (sorted[m - 1] + sorted[m]) / 2
+    return { nsPerCall: med, meanNsPerCall: ns / calls, rssEnd: ss[ss.length - 1].rss, heapUsedEnd: ss[ss.length - 1].heapUsed, samples: ss.length }
   }
   const total = samples[samples.length - 1].t
   return {
     lib,
     seconds: total,
     windowSeconds,
-    first: agg(pick(0, windowSeconds)),
-    last: agg(pick(total - windowSeconds, total)),
+    first: agg(samples.slice(0, windowSeconds * PER_SECOND)),
+    last: agg(samples.slice(-windowSeconds * PER_SECOND)),
     samples
   }
 }

@@ -32,6 +32,7 @@ function firstLine (err) {
 async function loadLibs () {
   const libs = { breakwater: null, breakwaterError: null, cockatiel: null, opossum: null }
   try {
+    if (process.env.BENCH_SKIP_BREAKWATER) throw new Error('skipped (BENCH_SKIP_BREAKWATER is set)')
     libs.breakwater = require(ROOT)
     if (typeof libs.breakwater.CircuitBreaker !== 'function') {
       throw new Error('require(repo) did not export a CircuitBreaker class')
@@ -52,7 +53,10 @@ const okFn = async () => 1 // success: a fresh resolved promise per call
 const FAIL_ERROR = new Error('bench failure') // pre-created: nobody pays for a stack capture
 const failFn = () => Promise.reject(FAIL_ERROR) // failure: a fresh rejected promise per call
 const FALLBACK_VALUE = 'fallback'
-const fallbackFn = async () => FALLBACK_VALUE
+// the contract's fallback signature, `async (err) => value` (it declares the error) ...
+const fallbackFn = async (err) => FALLBACK_VALUE // eslint-disable-line no-unused-vars
+// ... and one that declares no parameter (a library may skip building the error for it)
+const fallbackNoArgFn = async () => FALLBACK_VALUE
 
 // ---------------------------------------------------------------------------------------
 // Configurations. breakwater's reference config is the one in the brief:
@@ -103,7 +107,8 @@ const SCENARIOS = [
   { id: 'timeout', label: 'success, 30 s timeout' },
   { id: 'failure', label: 'failure, closed, counted' },
   { id: 'open', label: 'open, rejected' },
-  { id: 'fallback', label: 'open, fallback value' }
+  { id: 'fallback', label: 'open, fallback `async (err) => v`' },
+  { id: 'fallback-noarg', label: 'open, fallback `async () => v`' }
 ]
 
 /**
@@ -116,7 +121,9 @@ function makeTarget (libs, lib, scenario) {
   const rejects = scenario === 'failure' || scenario === 'open'
   const action = scenario === 'failure' || (lib === 'baseline' && scenario === 'open') ? failFn : okFn
   const t = { fn: action }
-  const expected = scenario === 'fallback' ? (lib === 'baseline' ? 1 : FALLBACK_VALUE) : 1
+  const isFallback = scenario === 'fallback' || scenario === 'fallback-noarg'
+  const fbFn = scenario === 'fallback-noarg' ? fallbackNoArgFn : fallbackFn
+  const expected = isFallback && lib !== 'baseline' ? FALLBACK_VALUE : 1
   let expr
   let ensure = async () => {}
   let teardown = () => {}
@@ -139,10 +146,10 @@ function makeTarget (libs, lib, scenario) {
     const opts = { ...BW_BASE, name: uniqueName(`bench-${scenario}`) }
     if (scenario === 'timeout') opts.timeout = 30000
     if (scenario === 'failure') Object.assign(opts, { failureThreshold: 1, minimumRequests: NEVER })
-    if (scenario === 'fallback') opts.fallback = fallbackFn
+    if (isFallback) opts.fallback = fbFn
     t.b = new CircuitBreaker(opts)
     expr = 't.b.execute(t.fn)'
-    if (scenario === 'open' || scenario === 'fallback') ensure = async () => { t.b.open() }
+    if (scenario === 'open' || isFallback) ensure = async () => { t.b.open() }
     if (scenario === 'open') {
       check = (last) => {
         if (!(last instanceof CircuitBreakerOpenError)) throw new Error(`expected a CircuitBreakerOpenError, got ${describe(last)}`)
@@ -165,13 +172,13 @@ function makeTarget (libs, lib, scenario) {
       // aggressive = rejects at the deadline even if the action ignores the signal (what
       // breakwater and opossum do); timeout inside the breaker so that timeouts count.
       t.p = wrap(cb, timeout(30000, TimeoutStrategy.Aggressive))
-    } else if (scenario === 'fallback') {
-      t.p = wrap(fallback(handleAll, fallbackFn), cb)
+    } else if (isFallback) {
+      t.p = wrap(fallback(handleAll, fbFn), cb)
     } else {
       t.p = cb
     }
     expr = 't.p.execute(t.fn)'
-    if (scenario === 'open' || scenario === 'fallback') {
+    if (scenario === 'open' || isFallback) {
       ensure = async () => { if (cb.state !== libs.cockatiel.CircuitState.Open) await tripCockatiel(libs, cb) }
     }
     if (scenario === 'open') {
@@ -185,9 +192,15 @@ function makeTarget (libs, lib, scenario) {
     if (scenario === 'timeout') opts.timeout = 30000
     if (scenario === 'failure') opts.volumeThreshold = NEVER
     t.b = new Opossum(action, opts)
-    if (scenario === 'fallback') t.b.fallback(fallbackFn)
+    if (isFallback) t.b.fallback(fbFn)
     expr = 't.b.fire()'
-    if (scenario === 'open' || scenario === 'fallback') ensure = async () => { t.b.open() }
+    if (scenario === 'open' || isFallback) ensure = async () => { t.b.open() }
+    if (scenario === 'failure') {
+      // opossum re-reads (and re-sorts the latencies of) its whole 10 s rolling window on
+      // every failure, so its per-call cost grows with the calls in the window: start every
+      // timed run from a fresh breaker so that the runs are comparable.
+      ensure = async () => { t.b.shutdown(); t.b = new Opossum(action, opts) }
+    }
     if (scenario === 'open') {
       check = (last) => {
         if (!(last instanceof Error) || last.code !== 'EOPENBREAKER') throw new Error(`expected opossum's EOPENBREAKER, got ${describe(last)}`)
@@ -210,15 +223,21 @@ let loopSeq = 0
  * Compile a dedicated loop for one target, so that every library gets its own
  * monomorphic call site and feedback (a shared loop would go megamorphic and penalise
  * whichever library runs last). The loop is the typical pattern: sequential awaits.
+ * It runs until `deadline` (an hrtime.bigint value, checked every 32 calls, so a library
+ * whose per-call cost grows cannot stall the run) and returns { n, last }.
  */
 function compileLoop (target) {
-  const body = target.rejects
-    ? `for (let i = 0; i < n; i++) { try { await ${target.expr}; } catch (e) { last = e; } }`
-    : `for (let i = 0; i < n; i++) { last = await ${target.expr}; }`
+  const call = target.rejects
+    ? `try { await ${target.expr}; } catch (e) { last = e; }`
+    : `last = await ${target.expr};`
   const src = `// loop ${++loopSeq} ${target.lib}/${target.scenario}\n` +
-    `return async function loop (n) { let last; ${body} return last; }`
+    'return async function loop (deadline) {\n' +
+    '  let last; let n = 0;\n' +
+    `  do { for (let i = 0; i < 32; i++) { ${call} } n += 32; } while (hr() < deadline);\n` +
+    '  return { n, last };\n' +
+    '}'
   // eslint-disable-next-line no-new-func
-  return new Function('t', src)(target.t)
+  return new Function('t', 'hr', src)(target.t, process.hrtime.bigint)
 }
 
 module.exports = {
@@ -230,6 +249,7 @@ module.exports = {
   failFn,
   FAIL_ERROR,
   fallbackFn,
+  fallbackNoArgFn,
   FALLBACK_VALUE,
   BW_BASE,
   OP_BASE,
