@@ -6,7 +6,7 @@
 // (a cleared require cache, CJS next to ESM) maps each chunk once: V8 does not allow two
 // ArrayBuffers over the same external memory in one isolate.
 
-const native = require('../binding.js')
+const native = require('./native.js')
 
 const [
   SLOT_I32, SLOTS_PER_CHUNK, CLOCK_F64, MODE, NEXT_ATTEMPT, SEQ,
