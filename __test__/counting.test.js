@@ -178,3 +178,25 @@ test('totalRequests = successes + failures + rejections + ignored', async () => 
   assert.equal(s.totalRequests, s.successCount + s.failureCount + s.rejectionCount + s.ignoredCount)
   assert.equal(s.totalRequests, 9)
 })
+
+test('failures counted on the fast path (within the failure budget) trip at exactly the same call as one by one', async () => {
+  const { CircuitBreaker } = require('..')
+  // time window: failures are batched in the lane while they certainly decide nothing
+  for (const [successes, min, thr] of [[0, 10, 0.5], [100, 10, 0.5], [7, 5, 0.3], [30, 20, 0.25]]) {
+    const b = new CircuitBreaker({ name: `count-budget-${successes}-${min}-${thr}-${process.pid}`, logger: null, timeout: 0, minimumRequests: min, failureThreshold: thr })
+    for (let i = 0; i < successes; i++) await b.execute(() => 1)
+    let failures = 0
+    while (b.state === 'CLOSED' && failures < 10_000) {
+      await b.execute(() => Promise.reject(new Error('x'))).catch(() => {})
+      failures++
+    }
+    // the first moment failures/calls >= thr with calls >= min
+    let expect = 1
+    while (!((expect / (successes + expect)) >= thr && successes + expect >= min)) expect++
+    assert.equal(failures, expect, `successes ${successes}, min ${min}, threshold ${thr}`)
+    const s = b.getStats()
+    assert.equal(s.failureCount, expect)
+    assert.equal(s.window.failures, expect)
+    assert.ok(s.lastFailureAt !== null && Math.abs(s.lastFailureAt - Date.now()) < 1_000)
+  }
+})

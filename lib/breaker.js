@@ -214,6 +214,7 @@ class CircuitBreaker {
     this._CF = S.f64(a.circuitChunk)
     this._nextAt = (a.circuitBase + S.NEXT_ATTEMPT) >> 1
     this._L = S.i32(lane.chunk)
+    this._LF = S.f64(lane.chunk)
     this._li = lane.base
     this._timeWindow = a.options.windowType === 'time'
     // Another instance may have moved the shared lane on since: a stale end only costs one
@@ -498,7 +499,7 @@ class CircuitBreaker {
       slow = this._slowMs > 0 && ms > this._slowMs
       this._sample(ms)
     }
-    this._settleNative(1 | (slow ? 4 : 0) | (isTimeout ? 8 : 0), probe)
+    if (probe !== 0 || slow || isTimeout || !this._countFailure()) this._settleNative(1 | (slow ? 4 : 0) | (isTimeout ? 8 : 0), probe)
     if (this._listeners !== null) this._emit('failure', { name: this.name, error: e, timeout: isTimeout })
     if (this._shouldTrip !== null) this._checkPredicate()
     return this._fallbackOr(e)
@@ -509,6 +510,26 @@ class CircuitBreaker {
     Atomics.add(this._L, this._li + S.FALLBACK, 1)
     if (this._listeners !== null) this._emit('fallback', { name: this.name, error: e })
     return this._fallback(e) // a throw or rejection here becomes the call's
+  }
+
+  /**
+   * Counts a plain failure in the lane, without native code, when the circuit's failure budget
+   * allows: native code publishes how many failures in a row certainly decide nothing (see
+   * `failure_budget` in state_machine.rs), and every thread takes units from it. Returns false
+   * when the failure must be reported now.
+   */
+  _countFailure() {
+    const C = this._C
+    const ci = this._ci
+    if (this._shouldTrip !== null || !this._enabled || Atomics.load(C, ci) !== M_CLOSED) return false
+    if (this._timeWindow && CLOCK[CLOCK_F64] >= this._bucketEnd) this._flush()
+    if (Atomics.sub(C, ci + S.BUDGET, 1) <= 0) return false
+    const L = this._L
+    const li = this._li
+    this._LF[(li + S.LAST_FAIL) >> 1] = CLOCK[CLOCK_F64] === Infinity ? Date.now() : CLOCK[CLOCK_F64]
+    Atomics.store(L, li + S.FAIL_AT_OK, Atomics.load(L, li + S.OK))
+    Atomics.add(L, li + S.FAIL, 1)
+    return true
   }
 
   _settleNative(kind, probe) {

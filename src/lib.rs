@@ -164,6 +164,10 @@ pub fn layout() -> Vec<u32> {
         layout::RING as u32,
         layout::RING_LEN as u32,
         STATS_LEN as u32,
+        layout::BUDGET as u32,
+        layout::FAIL as u32,
+        layout::FAIL_AT_OK as u32,
+        layout::LAST_FAIL as u32,
     ]
 }
 

@@ -28,6 +28,10 @@ pub mod layout {
     /// i32 offset of the f64 `nextAttemptAt` (epoch ms; +inf when forced open).
     pub const NEXT_ATTEMPT: usize = 2;
     pub const SEQ: usize = 4;
+    /// How many more failures the fast path may count in its lane without asking (see
+    /// `Circuit::failure_budget`). On the slot's second cache line: failures decrement it from
+    /// every thread, and the mode word that every call reads must not share its line.
+    pub const BUDGET: usize = 16;
     // a lane slot
     pub const OK: usize = 0;
     pub const IGNORED: usize = 1;
@@ -35,6 +39,13 @@ pub mod layout {
     pub const FALLBACK: usize = 3;
     pub const RING_HEAD: usize = 4;
     pub const RING_TAIL: usize = 5;
+    /// Failures counted by the fast path (within the circuit's budget).
+    pub const FAIL: usize = 6;
+    /// The lane's `OK` count when its latest batched failure was counted: tells native code
+    /// whether the lane's last outcome was a success or a failure.
+    pub const FAIL_AT_OK: usize = 7;
+    /// i32 offset of the f64 time (epoch ms, coarse clock) of the lane's latest batched failure.
+    pub const LAST_FAIL: usize = 8;
     pub const RING: usize = 16;
     pub const RING_LEN: usize = 16;
 

@@ -148,6 +148,10 @@ impl CircuitEntry {
                 let c = slot.get(f);
                 if c.load(Ordering::Relaxed) == 0 { 0 } else { c.swap(0, Ordering::AcqRel).max(0) as u64 }
             };
+            // The order of a lane's batched successes and failures: the last failure was
+            // counted when OK stood at FAIL_AT_OK; read before OK is taken.
+            let fail_at_ok = slot.get(FAIL_AT_OK).load(Ordering::Acquire);
+            let fails = take(FAIL);
             let ok = take(OK);
             let ignored = take(IGNORED);
             let rejected = take(REJECTED);
@@ -165,8 +169,22 @@ impl CircuitEntry {
                 m.record_latency(at, us);
             }
             slot.get(RING_TAIL).store(head, Ordering::Release);
+            let failures_last = fails > 0 && fail_at_ok as i64 >= ok as i64;
+            if !failures_last {
+                if let Some(t) = m.record_failure_batch(now, at, fails, slot.load_f64(LAST_FAIL) as u64, false) {
+                    out.push(t);
+                }
+            }
             if let Some(t) = m.record_batch(now, at, ok) {
                 out.push(t);
+            }
+            if failures_last {
+                if let Some(t) = m.record_failure_batch(now, at, fails, slot.load_f64(LAST_FAIL) as u64, true) {
+                    out.push(t);
+                }
+            }
+            if fails > 0 {
+                slot.get(FAIL_AT_OK).store(0, Ordering::Relaxed);
             }
         }
         out
@@ -191,7 +209,11 @@ impl CircuitEntry {
             (State::Open, None) => f64::INFINITY,
             _ => 0.0,
         };
+        // Less one per lane: a thread may have taken a unit and not yet counted its failure in
+        // its lane when this drain ran (one at most: a lane belongs to one thread).
+        let budget = if mode == MODE_CLOSED { m.failure_budget(now).saturating_sub(inner.lanes.len() as u32) } else { 0 };
         let s = self.slot.slot;
+        s.get(BUDGET).store(budget as i32, Ordering::Release);
         s.store_f64(NEXT_ATTEMPT, next);
         s.get(SEQ).store(m.seq() as i32, Ordering::Release);
         // Release: whoever sees the new mode sees nextAttemptAt and seq written before it.

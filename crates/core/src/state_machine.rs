@@ -341,6 +341,66 @@ impl Circuit {
         self.evaluate(now_ms)
     }
 
+    /// Records `n` plain failures (not probes, not slow, not timeouts) that the fast path
+    /// counted within the failure budget, in the time bucket that starts at `at_ms`; the latest
+    /// at `last_at_ms`. `after_successes`: they came after the lane's batched successes (so the
+    /// consecutive counts end with them).
+    pub fn record_failure_batch(&mut self, now_ms: u64, at_ms: u64, n: u64, last_at_ms: u64, after_successes: bool) -> Option<Transition> {
+        if n == 0 {
+            return None;
+        }
+        self.counters.failures += n;
+        if after_successes {
+            self.consecutive_failures = if self.consecutive_successes > 0 { n } else { self.consecutive_failures + n };
+            self.consecutive_successes = 0;
+        } else if self.consecutive_successes == 0 {
+            self.consecutive_failures += n;
+        }
+        let last = if last_at_ms > 0 { last_at_ms.min(now_ms) } else { now_ms };
+        self.last_failure_at = Some(self.last_failure_at.unwrap_or(0).max(last));
+        self.window.record(at_ms, true, false, n);
+        self.evaluate(now_ms)
+    }
+
+    /// How many failures in a row, with nothing else recorded, are certain neither to trip the
+    /// circuit nor to let a later success trip it: the fast path may count that many in its
+    /// lanes without asking. Zero unless the circuit is CLOSED with a time window and no rule
+    /// that needs every outcome in order (consecutive failures, slow calls).
+    pub fn failure_budget(&mut self, now_ms: u64) -> u32 {
+        const CAP: u64 = 1 << 20;
+        let c = &self.config;
+        if self.state != State::Closed
+            || !matches!(c.window, crate::config::WindowKind::Time { .. })
+            || c.consecutive_failures > 0
+            || c.slow_call_duration_ms > 0.0
+            || c.slow_call_rate_threshold > 0.0
+        {
+            return 0;
+        }
+        let t = self.window.totals(now_ms);
+        let (thr, min) = (c.failure_threshold, c.effective_minimum() as f64);
+        // Safe after x more failures: F + x < thr * max(C + x, min). Non-increasing in x for
+        // thr <= 1 (it also covers "a success after them cannot trip": C + x + 1 >= C + x), so
+        // the budget is the largest safe x.
+        let safe = |x: u64| (t.failures + x) as f64 + 1e-9 < thr * ((t.calls + x) as f64).max(min);
+        if !safe(1) {
+            return 0;
+        }
+        let (mut lo, mut hi) = (1u64, CAP);
+        if safe(hi) {
+            return CAP as u32;
+        }
+        while hi - lo > 1 {
+            let mid = (lo + hi) / 2;
+            if safe(mid) {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        lo as u32
+    }
+
     pub fn record_latency(&mut self, at_ms: u64, us: u64) {
         self.lifetime_latency.add(us);
         self.window.record_latency(at_ms, us);

@@ -705,3 +705,70 @@ fn restore_open_unforced_without_next_attempt_out_of_forced_open_still_half_open
     assert!(c.next_attempt_at().is_some(), "OPEN, not forced, and no nextAttemptAt");
     assert_eq!(c.refresh(T0 + 1 + 60_000).map(|t| t.to), Some(State::HalfOpen));
 }
+
+// ---- the failure budget of the fast path ---------------------------------------------------
+
+fn budget_cfg(min: u32) -> Config {
+    Config { minimum_requests: min, window: WindowKind::Time { duration_ms: 60_000, buckets: 10 }, ..Config::default() }
+}
+
+/// Replays `budget` failures one by one, then checks that they did not trip the circuit and
+/// that no run of successes after them can; and that one failure more could.
+fn check_budget_is_exact(mut c: Circuit, t: u64) {
+    let b = c.failure_budget(t) as u64;
+    assert!(b < (1 << 20), "budget is bounded here");
+    for _ in 0..b {
+        assert_eq!(fail(&mut c, t), None, "a failure within the budget tripped the circuit");
+    }
+    assert!(!c.success_could_trip(t), "within the budget a success could trip");
+    assert_eq!(c.failure_budget(t), 0, "the budget is used up");
+    assert!(fail(&mut c, t).is_some() || c.success_could_trip(t), "one failure past the budget could decide something");
+}
+
+#[test]
+fn failure_budget_is_exactly_what_cannot_trip() {
+    // empty window, 50% of at least 10: four failures are safe, the fifth makes 5/10 possible
+    let mut c = new(budget_cfg(10));
+    assert_eq!(c.failure_budget(T0), 4);
+    check_budget_is_exact(new(budget_cfg(10)), T0);
+    // a window of 100 successes: 99 failures keep 99/199 < 50%
+    let mut c2 = new(budget_cfg(10));
+    c2.record_batch(T0, T0, 100);
+    assert_eq!(c2.failure_budget(T0), 99);
+    let mut c3 = new(budget_cfg(10));
+    c3.record_batch(T0, T0, 100);
+    check_budget_is_exact(c3, T0);
+    // threshold 0.3 with 7 successes and 2 failures in the window
+    let mut c4 = new(Config { failure_threshold: 0.3, ..budget_cfg(5) });
+    c4.record_batch(T0, T0, 7);
+    fail(&mut c4, T0);
+    fail(&mut c4, T0);
+    check_budget_is_exact(c4, T0);
+}
+
+#[test]
+fn no_failure_budget_where_order_matters_or_when_not_closed() {
+    assert_eq!(new(count_cfg(100, 10)).failure_budget(T0), 0, "count windows keep order");
+    assert_eq!(new(Config { consecutive_failures: 3, ..budget_cfg(10) }).failure_budget(T0), 0);
+    assert_eq!(new(Config { slow_call_duration_ms: 100.0, ..budget_cfg(10) }).failure_budget(T0), 0);
+    let mut c = new(budget_cfg(10));
+    c.force_open(T0, None);
+    assert_eq!(c.failure_budget(T0), 0);
+}
+
+#[test]
+fn a_failure_batch_counts_like_failures_and_keeps_the_order_for_consecutive_counts() {
+    let mut c = new(budget_cfg(1000));
+    c.record_batch(T0, T0, 3);
+    assert_eq!(c.record_failure_batch(T0 + 5, T0, 2, T0 + 4, true), None);
+    let s = c.stats(T0 + 5);
+    assert_eq!((s.counters.failures, s.window.failures, s.window.calls), (2, 2, 5));
+    assert_eq!((s.consecutive_failures, s.consecutive_successes), (2, 0));
+    assert_eq!(s.last_failure_at, Some(T0 + 4));
+    // failures that came before the lane's successes leave a run of successes
+    let mut d = new(budget_cfg(1000));
+    d.record_failure_batch(T0, T0, 2, T0, false);
+    d.record_batch(T0, T0, 3);
+    let s = d.stats(T0);
+    assert_eq!((s.consecutive_failures, s.consecutive_successes), (0, 3));
+}
