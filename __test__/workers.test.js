@@ -120,3 +120,17 @@ test('dispose() in the main thread makes an instance in a worker reject with BRE
   await new Promise((r) => w.once('exit', r))
   assert.equal(result.code, 'BREAKWATER_DISPOSED', JSON.stringify(result))
 })
+
+test('a transition made in a worker reaches the main thread\'s listeners without the main thread touching the breaker', async () => {
+  const options = { name: uniq('workers-events'), logger: null, timeout: 0, consecutiveFailures: 2 }
+  const b = new CircuitBreaker(options)
+  const seen = []
+  b.on('stateChange', (ev) => seen.push(ev))
+  const opened = new Promise((resolve) => b.on('open', resolve))
+  await runWorker({ mode: 'trip', options, failures: 2 })
+  const ev = await Promise.race([opened, sleep(2_000).then(() => null)])
+  assert.ok(ev, 'the open event arrived')
+  assert.equal(ev.name, options.name)
+  assert.equal(ev.reason, 'consecutiveFailures')
+  assert.deepEqual(seen.map((e) => `${e.from}>${e.to}`), ['CLOSED>OPEN'])
+})

@@ -113,6 +113,24 @@ function localNamed(name) {
 
 const noop = () => {}
 
+// Transition events reach instances in other threads at once: the first transition listener
+// of a thread registers a (weak) native callback that native code calls with the circuit id
+// whenever any thread changes a circuit's state.
+const TRANSITION_EVENTS = new Set(['stateChange', 'open', 'halfOpen', 'close'])
+let notified = false
+
+function listenToOtherThreads() {
+  if (notified) return
+  notified = true
+  native.onTransitions((cid) => {
+    try {
+      for (const b of localsOf(cid)) b._sync()
+    } catch {
+      // a listener's error is handled in _emit; nothing here may throw into native code
+    }
+  })
+}
+
 // `new Promise(exec)` with a shared executor: no closure per call.
 let R = null
 let J = null
@@ -706,6 +724,7 @@ class CircuitBreaker {
       for (const e of EVENTS) this._listeners[e] = []
     }
     this._listeners[event].push(listener)
+    if (TRANSITION_EVENTS.has(event)) listenToOtherThreads()
     this._refreshFast()
     let on = true
     return () => {

@@ -12,6 +12,7 @@ use breakwater_core::registry::{self, Control, RegistryError};
 use breakwater_core::ticker::{self, now_ms};
 use breakwater_core::{Config, Outcome, State, WindowKind};
 use napi::bindgen_prelude::*;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
 fn js_err(e: RegistryError) -> Error {
@@ -405,6 +406,16 @@ pub fn id_of(name: String) -> Option<u32> {
 pub fn now() -> f64 {
     let _ = now_ms;
     ticker::touch() as f64
+}
+
+/// Registers this thread's transition callback: called (in this thread, soon) with a circuit's
+/// id whenever that circuit changes state, whichever thread changed it. Weak: it never keeps
+/// the process alive.
+#[napi(catch_unwind)]
+pub fn on_transitions(callback: ThreadsafeFunction<u32, Unknown<'static>, u32, Status, false, true>) {
+    registry::add_transition_hook(Box::new(move |id| {
+        callback.call(id, ThreadsafeFunctionCallMode::NonBlocking) == Status::Ok
+    }));
 }
 
 /// For the test suite: proves that a panic in native code becomes a JS error.

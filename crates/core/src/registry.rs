@@ -32,6 +32,26 @@ struct Inner {
     machine: Circuit,
     lanes: Vec<LaneState>,
     disposed: bool,
+    /// The transition sequence number last published (hooks run when it moves).
+    published_seq: u64,
+}
+
+/// Called with a circuit's id after its state changed; returns false to be removed (its
+/// thread is gone). How other threads learn of a transition at once (see `on_transitions` in
+/// the binding).
+pub type TransitionHook = Box<dyn Fn(u32) -> bool + Send + Sync>;
+
+static HOOKS: Mutex<Vec<TransitionHook>> = Mutex::new(Vec::new());
+
+pub fn add_transition_hook(hook: TransitionHook) {
+    HOOKS.lock().unwrap_or_else(|e| e.into_inner()).push(hook);
+}
+
+fn notify(circuit_id: u32) {
+    let mut hooks = HOOKS.lock().unwrap_or_else(|e| e.into_inner());
+    if !hooks.is_empty() {
+        hooks.retain(|h| h(circuit_id));
+    }
 }
 
 pub struct CircuitEntry {
@@ -218,6 +238,11 @@ impl CircuitEntry {
         s.get(SEQ).store(m.seq() as i32, Ordering::Release);
         // Release: whoever sees the new mode sees nextAttemptAt and seq written before it.
         s.get(MODE).store(mode, Ordering::Release);
+        let seq = inner.machine.seq();
+        if seq != inner.published_seq {
+            inner.published_seq = seq;
+            notify(self.id);
+        }
     }
 
     /// Runs `f` on the machine with every lane drained first and the slot published after.
@@ -279,7 +304,7 @@ pub fn attach_circuit(name: &str, config: Option<Config>, now: u64) -> Result<(S
             serial: SERIAL.fetch_add(1, Ordering::Relaxed),
             name: name.to_string(),
             slot,
-            inner: Mutex::new(Inner { machine: Circuit::new(config, now), lanes: Vec::new(), disposed: false }),
+            inner: Mutex::new(Inner { machine: Circuit::new(config, now), lanes: Vec::new(), disposed: false, published_seq: 0 }),
         });
         m.by_name.insert(name.to_string(), e.clone());
         m.by_id.insert(slot.id, e.clone());
