@@ -89,13 +89,6 @@ function localsOf(cid) {
   return out
 }
 
-/** Every live breaker of this thread. */
-function allLocals() {
-  const out = []
-  for (const cid of byCircuit.keys()) out.push(...localsOf(cid))
-  return out
-}
-
 // Names of this thread's breakers made with `enabled: false` (stats report it per name).
 const disabled = new Map() // name → count of live disabled instances
 
@@ -918,4 +911,4 @@ function nameOf(id, serial) {
   return n
 }
 
-module.exports = { CircuitBreaker, statsObject, localsOf, allLocals, localNamed, syncAll, nameOf, isEnabled, noop, EVENTS }
+module.exports = { CircuitBreaker, statsObject, localsOf, localNamed, syncAll, nameOf, isEnabled, noop, EVENTS }
