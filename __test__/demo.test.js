@@ -6,25 +6,14 @@ const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
-const { spawn } = require('node:child_process')
 const { renderReport } = require('../demo/report')
+const { runNode } = require('./helpers.js')
 
 const ROOT = path.join(__dirname, '..')
 const DEMO = path.join(ROOT, 'demo', 'demo.js')
 
 function runDemo(args, limitMs = 60_000) {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [DEMO, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    let err = ''
-    child.stdout.on('data', (d) => { out += d })
-    child.stderr.on('data', (d) => { err += d })
-    const killer = setTimeout(() => child.kill('SIGKILL'), limitMs)
-    child.on('exit', (code, signal) => {
-      clearTimeout(killer)
-      resolve({ code, signal, out, err })
-    })
-  })
+  return runNode([DEMO, ...args], { cwd: ROOT, limitMs })
 }
 
 // What "self-contained" means for the report: it can be opened offline and shows everything.

@@ -4,24 +4,12 @@
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const path = require('node:path')
-const { spawn } = require('node:child_process')
+const { runNode } = require('./helpers.js')
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'exit-child.js')
 
 function runChild(mode, limitMs = 5_000) {
-  return new Promise((resolve) => {
-    const t = Date.now()
-    const child = spawn(process.execPath, [FIXTURE, mode], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    let err = ''
-    child.stdout.on('data', (d) => { out += d })
-    child.stderr.on('data', (d) => { err += d })
-    const killer = setTimeout(() => child.kill('SIGKILL'), limitMs)
-    child.on('exit', (code, signal) => {
-      clearTimeout(killer)
-      resolve({ code, signal, out, err, ms: Date.now() - t })
-    })
-  })
+  return runNode([FIXTURE, mode], { limitMs })
 }
 
 for (const mode of ['settled', 'timedout', 'pending', 'worker', 'all']) {

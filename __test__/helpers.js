@@ -50,4 +50,25 @@ function recordingLogger() {
   return { lines, info: mk('info'), warn: mk('warn'), error: mk('error'), log: mk('log'), debug: mk('debug') }
 }
 
-module.exports = { uniq, sleep, fail, ok, failN, okN, deferred, waitFor, recordingLogger }
+/**
+ * Runs `node <args>` in a child process, killed after `limitMs`; resolves with its exit code,
+ * signal, output and how long it ran.
+ */
+function runNode(args, { cwd, limitMs = 5_000 } = {}) {
+  const { spawn } = require('node:child_process')
+  return new Promise((resolve) => {
+    const t = Date.now()
+    const child = spawn(process.execPath, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    let err = ''
+    child.stdout.on('data', (d) => { out += d })
+    child.stderr.on('data', (d) => { err += d })
+    const killer = setTimeout(() => child.kill('SIGKILL'), limitMs)
+    child.on('exit', (code, signal) => {
+      clearTimeout(killer)
+      resolve({ code, signal, out, err, ms: Date.now() - t })
+    })
+  })
+}
+
+module.exports = { uniq, sleep, fail, ok, failN, okN, deferred, waitFor, recordingLogger, runNode }
