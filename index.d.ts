@@ -114,7 +114,78 @@ export interface CircuitBreakerOptions<TFallback = unknown> extends CircuitNumer
    * (or `CIRCUIT_BREAKER_ENABLED`). Belongs to this instance.
    */
   enabled?: boolean
+  /** A snapshot from `toJSON()` to start the circuit in (used when this call creates the circuit). */
+  initialState?: Pick<CircuitSnapshot, 'state'> & Partial<CircuitSnapshot>
+  /**
+   * Shares the circuit beyond this process: `fileStore({ dir })`, `redisStore({ url })`, or
+   * any `CircuitStore`. The hot path never waits on it; see the README's "Shared state".
+   */
+  store?: CircuitStore | null
 }
+
+/** What `toJSON()` returns and a store keeps: JSON-serialisable. */
+export interface CircuitSnapshot {
+  name: string
+  state: CircuitState
+  /** OPEN by `open()` without a duration: stays OPEN until closed by hand. */
+  forced: boolean
+  /** Epoch ms when an OPEN circuit lets a probe through, or null. */
+  nextAttemptAt: number | null
+  /** Epoch ms of the transition into `state`: stores keep the newest (last writer wins). */
+  stateChangedAt: number
+  /** Epoch ms when the snapshot was taken. */
+  savedAt: number
+}
+
+/**
+ * A shared store: any object with `load` and `save` (sync or async). `tryAcquireProbe` and
+ * `releaseProbe`, when present, make HALF_OPEN probes fleet-wide: at most `max` run at once
+ * across every instance. The breaker never lets a store's error reach a call.
+ */
+export interface CircuitStore {
+  /** The stored snapshot of circuit `name`, or null. */
+  load(name: string): CircuitSnapshot | null | PromiseLike<CircuitSnapshot | null>
+  /** Stores `snapshot` unless the store holds one with a newer or equal `stateChangedAt`. */
+  save(name: string, snapshot: CircuitSnapshot): unknown
+  /** One of `max` fleet-wide probe permits, expiring after `ttlMs`; false if none is free. */
+  tryAcquireProbe?(name: string, options: { ttlMs: number; max: number }): boolean | PromiseLike<boolean>
+  /** Gives back a permit this store instance holds (a no-op if it holds none). */
+  releaseProbe?(name: string): unknown
+  /** ms between syncs (default 1000). */
+  syncIntervalMs?: number
+  /** Longest wait for the initial load and for a probe permit, in ms (default 250). */
+  loadTimeoutMs?: number
+}
+
+export interface FileStoreOptions {
+  /** A directory of breakwater's own (created if missing): one JSON file per circuit. */
+  dir: string
+  /** ms between syncs with the files (default 1000). */
+  syncIntervalMs?: number
+  /** Longest wait for a probe permit, in ms (default 250). */
+  loadTimeoutMs?: number
+}
+
+export interface RedisStoreOptions {
+  /** `redis://[user:password@]host[:port][/db]` or `rediss://…` (TLS). */
+  url: string
+  /** Key and channel prefix (default 'breakwater:'). */
+  prefix?: string
+  /** ms between syncs: counts merged, state read (default 1000). Transitions are pushed at once. */
+  syncIntervalMs?: number
+  /** Longest wait for the initial load and for a probe permit, in ms (default 250). */
+  loadTimeoutMs?: number
+  /** TTL of a circuit's state key, renewed by every save (default 7 days). */
+  stateTtlMs?: number
+  /** Default 1000 ms each. */
+  connectTimeoutMs?: number
+  commandTimeoutMs?: number
+}
+
+/** State kept in files in `dir`: survives restarts, shared by the processes of one host. */
+export declare function fileStore(options: FileStoreOptions): CircuitStore & { kind: 'file'; dir: string }
+/** State shared by a fleet through Redis. */
+export declare function redisStore(options: RedisStoreOptions): CircuitStore & { kind: 'redis'; close(): void }
 
 /** Per-call options of `execute`. */
 export interface ExecuteOptions {
@@ -132,7 +203,9 @@ export interface StateChangeEvent {
   /**
    * Why: 'failureRate' | 'consecutiveFailures' | 'slowCallRate' | 'shouldTrip' | 'resetTimeout' |
    * 'probeSucceeded' | 'probeFailed' | 'halfOpenTimeout' | 'forcedOpen' | 'manualOpen' |
-   * 'manualClose' | 'manualHalfOpen' | 'reset' | 'restored'
+   * 'manualClose' | 'manualHalfOpen' | 'reset' | 'restored' | 'store' (another instance's
+   * decision, read from the shared store) | 'fleetFailureRate' | 'fleetSlowCallRate' (the
+   * rate over every instance's counts, from the shared store)
    */
   reason: string
   /** Epoch ms of the transition. */
@@ -190,8 +263,18 @@ export interface CircuitBreakerStats {
   nextAttemptAt: number | null
   /** ms until `nextAttemptAt`; 0 in HALF_OPEN; null when CLOSED or forced open. */
   retryAfterMs: number | null
-  /** null without a store. */
-  store: null | { kind: string; healthy: boolean; lastError: string | null; lastSyncAt: number | null }
+  /**
+   * null without a store. `healthy: false` means the last exchange with the store failed and
+   * the breaker runs on local state; `fleetWindow` is every instance's window (stores that
+   * merge counts, like Redis), as of `lastSyncAt`.
+   */
+  store: null | {
+    kind: string
+    healthy: boolean
+    lastError: string | null
+    lastSyncAt: number | null
+    fleetWindow: { calls: number; failures: number; slowCalls: number } | null
+  }
   failureThreshold: number
   minimumRequests: number
   timeout: number
@@ -227,6 +310,8 @@ export declare class CircuitBreaker<TFallback = never> {
   on<E extends keyof BreakerEvents>(event: E, listener: (payload: BreakerEvents[E]) => void): () => void
   /** Removes the circuit from the registry; this breaker (and others of its name) stop working. */
   dispose(): void
+  /** The circuit's state as a snapshot (what stores keep; `initialState` takes it back). */
+  toJSON(): CircuitSnapshot
 }
 
 /** Thrown (or handed to the fallback) when the circuit rejects a call without running it. */
@@ -263,7 +348,7 @@ export declare function getHealthSummary(): {
   health: 'healthy' | 'degraded'
 }
 /** Process-wide defaults for breakers created afterwards (explicit options still win). */
-export declare function configure(defaults: CircuitNumericOptions & { enabled?: boolean; logger?: Logger | null }): void
+export declare function configure(defaults: CircuitNumericOptions & { enabled?: boolean; logger?: Logger | null; store?: CircuitStore | null }): void
 /** The preset for third-party APIs: 50% of at least 10 calls, 30 s timeout, 60 s reset. */
 export declare function createExternalServiceCircuitBreaker<TFallback = never>(
   name: string,

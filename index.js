@@ -9,12 +9,25 @@ const { metricsSnapshot, ...registry } = require('./lib/registry.js')
 const { configure } = require('./lib/options.js')
 const metrics = require('./lib/metrics/index.js')
 
+// Stores load their modules (node:net, node:tls, node:fs) on first use: a Lambda function
+// without a store does not pay for them at cold start.
+/** @param {import('./index').FileStoreOptions} options */
+function fileStore(options) {
+  return require('./lib/store/file.js').fileStore(options)
+}
+/** @param {import('./index').RedisStoreOptions} options */
+function redisStore(options) {
+  return require('./lib/store/redis.js').redisStore(options)
+}
+
 module.exports = {
   CircuitBreaker,
   CircuitState,
   CircuitBreakerOpenError,
   CircuitBreakerTimeoutError,
   configure,
+  fileStore,
+  redisStore,
   ...registry,
   ...metrics,
 }

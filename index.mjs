@@ -7,6 +7,8 @@ export const {
   CircuitBreakerOpenError,
   CircuitBreakerTimeoutError,
   configure,
+  fileStore,
+  redisStore,
   getAllCircuitBreakerStats,
   getCircuitBreaker,
   resetAllCircuitBreakers,

@@ -27,8 +27,10 @@ test('breaker.toJSON() returns a small JSON-serialisable snapshot with the state
   assert.ok(JSON.stringify(b).length < 4_000)
 })
 
-test('store (not in this version) throws a TypeError saying so instead of being ignored', () => {
-  assert.throws(() => new CircuitBreaker({ name: uniq('exports-store'), logger: null, store: {} }), (e) => e instanceof TypeError && /store/.test(e.message))
+test('a store without load/save is a TypeError naming the missing method, not ignored', () => {
+  assert.throws(() => new CircuitBreaker({ name: uniq('exports-store'), logger: null, store: {} }), (e) => e instanceof TypeError && /store\.load/.test(e.message))
+  assert.throws(() => new CircuitBreaker({ name: uniq('exports-store'), logger: null, store: { load() {} } }), (e) => e instanceof TypeError && /store\.save/.test(e.message))
+  assert.throws(() => new CircuitBreaker({ name: uniq('exports-store'), logger: null, store: { load() {}, save() {}, syncIntervalMs: -5 } }), (e) => e instanceof RangeError && /store\.syncIntervalMs/.test(e.message))
 })
 
 test('initialState restores a toJSON() snapshot into a new circuit, and a malformed one is a TypeError', () => {

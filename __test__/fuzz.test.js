@@ -181,8 +181,8 @@ function randomValue(g, depth = 0) {
 
 const KNOWN_KEYS = ['name', 'failureThreshold', 'minimumRequests', 'consecutiveFailures', 'slowCallDurationMs',
   'slowCallRateThreshold', 'timeout', 'resetTimeout', 'halfOpenMaxRequests', 'successThreshold', 'halfOpenTimeout',
-  'window', 'enabled', 'logger', 'initialState', 'fallback', 'isFailure', 'shouldTrip', 'onStateChange']
-const JUNK = ['foo', 'constructor', 'toString', 'store', 'errorThresholdPercentage', 'volumeThreshold', 'Timeout', 'name ', '']
+  'window', 'enabled', 'logger', 'initialState', 'store', 'fallback', 'isFailure', 'shouldTrip', 'onStateChange']
+const JUNK = ['foo', 'constructor', 'toString', 'errorThresholdPercentage', 'volumeThreshold', 'Timeout', 'name ', '']
 
 /** A plausible value for a known key, right or slightly wrong. */
 function valueFor(g, key) {
@@ -198,6 +198,7 @@ function valueFor(g, key) {
     case 'enabled': return g.chance(0.5)
     case 'logger': return g.pick([null, { info() {}, warn() {}, error() {} }, { log() { throw new Error('x') } }])
     case 'initialState': return g.pick([{ state: 'OPEN' }, { state: 'CLOSED' }, { state: 'HALF_OPEN' }, { state: 'OPEN', forced: true }, { state: 'OPEN', nextAttemptAt: Date.now() + 5 }])
+    case 'store': return g.pick([null, {}, { load() { return null }, save() {} }, { load() { throw new Error('down') }, save() {}, loadTimeoutMs: 5 }, { load: 1, save() {} }, { load() {}, save() {}, syncIntervalMs: 0 }])
     case 'fallback': case 'isFailure': case 'shouldTrip': case 'onStateChange':
       return g.pick([() => 'fb', () => { throw new Error('cb threw') }, () => true, () => false, async () => 'afb', () => undefined])
     default: return randomValue(g)

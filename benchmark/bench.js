@@ -57,7 +57,26 @@ const GOALS = {
   sustainedRssMB: 20, // last window RSS ≤ first + 20 MB
   threads: 1.5, // 4 threads / 1 thread aggregate throughput
   coldStart: 1.15, // × cockatiel's cold start
-  statsMs: 1 // getAllCircuitBreakerStats() over 1,000 circuits
+  statsMs: 1, // getAllCircuitBreakerStats() over 1,000 circuits
+  redisOverhead: 1.1 // success-path overhead with redisStore ≤ 1.1 × without a store
+}
+
+/**
+ * A redis-server on 127.0.0.1 for the "breakwater + redisStore" row (stopped by pid after the
+ * hot paths); null, with a note, where redis-server is not installed.
+ */
+async function startBenchRedis (libs) {
+  if (!libs.breakwater) return null
+  const { startRedis } = require('../__test__/helpers/redis.js')
+  let redis
+  try {
+    redis = await startRedis()
+  } catch (err) {
+    log(`  note: no redis-server (${firstLine(err)}): the redisStore row is skipped`)
+    return null
+  }
+  libs.redisStore = libs.breakwater.redisStore({ url: redis.url })
+  return redis
 }
 
 const hr = () => process.hrtime.bigint()
@@ -391,6 +410,7 @@ function computeGoals (R) {
   const oh = (sc, lib) => m[sc]?.[lib]?.overheadNs
   if (R.micro) {
     g.push(ratioGoal({ id: 'success-overhead', label: 'success, no timeout: overhead', value: oh('success', 'breakwater'), ref: oh('success', 'cockatiel'), alt: oh('success', 'cockatiel-consecutive'), refLabel: "cockatiel's overhead", limit: GOALS.successOverhead, unit: 'ns' }))
+    g.push(ratioGoal({ id: 'redis-overhead', label: 'success, with redisStore: overhead', value: oh('success', 'breakwater-redis'), ref: oh('success', 'breakwater'), refLabel: "breakwater's overhead without a store", limit: GOALS.redisOverhead, unit: 'ns' }))
     g.push(ratioGoal({ id: 'timeout-overhead', label: 'success, 30 s timeout: overhead', value: oh('timeout', 'breakwater'), ref: oh('success', 'breakwater'), refLabel: "breakwater's no-timeout overhead", limit: GOALS.timeoutOverhead, unit: 'ns' }))
     g.push(ratioGoal({ id: 'failure-overhead', label: 'failure, counted: overhead', value: oh('failure', 'breakwater'), ref: oh('failure', 'cockatiel'), alt: oh('failure', 'cockatiel-consecutive'), refLabel: "cockatiel's overhead", limit: GOALS.failureOverhead, unit: 'ns' }))
     g.push(ratioGoal({ id: 'open-reject', label: 'open, rejected: time per call', value: ns('open', 'breakwater'), ref: ns('open', 'cockatiel'), alt: ns('open', 'cockatiel-consecutive'), refLabel: "cockatiel's rejection", limit: GOALS.openReject, unit: 'ns' }))
@@ -600,7 +620,18 @@ async function main () {
     log(`\n  !! breakwater skipped: require('..') failed: ${libs.breakwaterError}`)
     log('  !! (build it with `npm run build`); measuring cockatiel, opossum and the baseline only.\n')
   }
-  if (want('micro')) { log('hot paths…'); R.micro = await runMicro(libs) }
+  if (want('micro')) {
+    log('hot paths…')
+    const redis = await startBenchRedis(libs)
+    try {
+      R.micro = await runMicro(libs)
+    } finally {
+      if (redis) {
+        libs.redisStore.close()
+        await redis.stop()
+      }
+    }
+  }
   if (want('memory')) { log('memory…'); R.memory = runMemory(libs) }
   if (want('sustained')) { log('sustained…'); R.sustained = runSustained(libs) }
   if (want('threads')) { log('threads…'); R.threads = await runThreads(libs) }

@@ -92,11 +92,12 @@ async function tripCockatiel (libs, policy) {
 let nameSeq = 0
 function uniqueName (prefix) { return `${prefix}-${process.pid}-${++nameSeq}` }
 
-const LIBRARIES = ['baseline', 'breakwater', 'cockatiel', 'cockatiel-consecutive', 'opossum']
+const LIBRARIES = ['baseline', 'breakwater', 'breakwater-redis', 'cockatiel', 'cockatiel-consecutive', 'opossum']
 
 const LIB_LABEL = {
   baseline: 'baseline `await fn()`',
   breakwater: 'breakwater',
+  'breakwater-redis': 'breakwater + redisStore',
   cockatiel: 'cockatiel (SamplingBreaker)',
   'cockatiel-consecutive': 'cockatiel (ConsecutiveBreaker)',
   opossum: 'opossum'
@@ -140,10 +141,18 @@ function makeTarget (libs, lib, scenario) {
   if (lib === 'baseline') {
     expr = 't.fn()'
     if (scenario === 'open') check = checkSameError
-  } else if (lib === 'breakwater') {
+  } else if (lib === 'breakwater' || lib === 'breakwater-redis') {
     if (!libs.breakwater) return null
+    // With a store, only the success path: the question is what the store adds to it.
+    if (lib === 'breakwater-redis' && (scenario !== 'success' || !libs.redisStore)) return null
     const { CircuitBreaker, CircuitBreakerOpenError } = libs.breakwater
     const opts = { ...BW_BASE, name: uniqueName(`bench-${scenario}`) }
+    if (lib === 'breakwater-redis') {
+      opts.store = libs.redisStore
+      // The first call waits for the initial load from Redis; do it before timing.
+      let loaded = false
+      ensure = async () => { if (!loaded) { await t.b.execute(t.fn); loaded = true } }
+    }
     if (scenario === 'timeout') opts.timeout = 30000
     if (scenario === 'failure') Object.assign(opts, { failureThreshold: 1, minimumRequests: NEVER })
     if (isFallback) opts.fallback = fbFn

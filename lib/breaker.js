@@ -14,6 +14,7 @@ const { native, CLOCK, CLOCK_F64, M_CLOSED, M_OPEN, M_HALF_OPEN, M_FORCED_OPEN, 
 const { CircuitBreakerTimeoutError, openError } = require('./errors.js')
 const options = require('./options.js')
 const { Deadlines } = require('./deadlines.js')
+const { linkStore, storeStatus } = require('./store/link.js')
 
 // A signal that never aborts: what an action gets when the breaker has no timeout.
 const NEVER = new AbortController().signal
@@ -203,6 +204,14 @@ class CircuitBreaker {
       this._sync(before)
       this._lastState = this._modeState(Atomics.load(this._C, this._ci))
     }
+    if (o.store) {
+      // A store's snapshot wins over initialState when it is newer (it is the fleet's word).
+      this._link = linkStore(o.store, this)
+      if (this._link.loading !== null) {
+        this._loading = this._link.loading
+        this._refreshFast()
+      }
+    }
   }
 
   _init(o, a) {
@@ -241,6 +250,9 @@ class CircuitBreaker {
     this._pErrMode = -1
     this._disposed = false
     this._lastState = 'CLOSED'
+    // The shared store's link (lib/store/link.js), and the initial load the first calls wait for.
+    this._link = null
+    this._loading = null
     // A fallback that cannot see its argument (no declared parameter, no rest, no
     // `arguments`) is not handed the open-circuit error, so the error need not be built.
     this._fbWantsError = this._fallback !== null && (this._fallback.length > 0 || /\.\.\.|arguments|\[native code\]/.test(Function.prototype.toString.call(this._fallback)))
@@ -257,7 +269,7 @@ class CircuitBreaker {
   _refreshFast() {
     let perCall = false
     if (this._listeners !== null) for (const e of PER_CALL_EVENTS) if (this._listeners[e].length) perCall = true
-    this._fast = this._enabled && !perCall && this._shouldTrip === null && this._slowMs === 0 && !this._disposed
+    this._fast = this._enabled && !perCall && this._shouldTrip === null && this._slowMs === 0 && !this._disposed && this._loading === null
   }
 
   /** The success handler of the fast path: one counter bump in this instance's lane. */
@@ -330,6 +342,9 @@ class CircuitBreaker {
       }
     }
     if (this._disposed) return this._notRun(action, Promise.reject(this._disposedError()))
+    // The first calls after creation wait for the store's initial load (bounded by its
+    // loadTimeoutMs; the link clears _loading when it is over, loaded or not).
+    if (this._loading !== null) return this._loading.then(() => this._execute(action, opts, sampled))
     let probe = 0
     if (this._enabled) {
       const mode = Atomics.load(this._C, this._ci)
@@ -348,7 +363,21 @@ class CircuitBreaker {
         return this._notRun(action, Promise.reject(this._disposedError()))
       }
     }
-    const t0 = sampled || this._slowMs > 0 ? performance.now() : 0
+    // A probe asks the store for one of the fleet's probe permits first (bounded wait).
+    if (probe > 0 && this._link !== null && this._link.gatesProbes) return this._gatedProbe(action, probe, timeout)
+    return this._run(action, probe, sampled || this._slowMs > 0 ? performance.now() : 0, timeout)
+  }
+
+  _gatedProbe(action, probe, timeout) {
+    return this._link.acquireProbe().then((got) => {
+      if (got) return this._run(action, probe, performance.now(), timeout)
+      // Another instance of the fleet is probing: this call is rejected like any other.
+      this._settleNative(3, probe)
+      return this._notRun(action, this._reject(Atomics.load(this._C, this._ci), false))
+    })
+  }
+
+  _run(action, probe, t0, timeout) {
     if (timeout > 0) return this._runTimed(action, probe, t0, timeout)
     let p
     try {
@@ -477,6 +506,7 @@ class CircuitBreaker {
     }
     if (probe !== 0 || slow || this._shouldTrip !== null || !this._enabled || Atomics.load(this._C, this._ci) !== M_CLOSED) {
       this._settleNative(slow ? 4 : 0, probe)
+      if (probe !== 0 && this._link !== null) this._link.probeDone()
     } else {
       this._ok(v)
     }
@@ -499,8 +529,10 @@ class CircuitBreaker {
       }
       if (!failure) {
         // Ignored: neither success nor failure, no fallback, frees its probe slot.
-        if (probe !== 0) this._settleNative(2, probe)
-        else Atomics.add(this._L, this._li + S.IGNORED, 1)
+        if (probe !== 0) {
+          this._settleNative(2, probe)
+          if (this._link !== null) this._link.probeDone()
+        } else Atomics.add(this._L, this._li + S.IGNORED, 1)
         return new Rethrow(e)
       }
     }
@@ -511,6 +543,7 @@ class CircuitBreaker {
       this._sample(ms)
     }
     if (probe !== 0 || slow || isTimeout || !this._countFailure()) this._settleNative(1 | (slow ? 4 : 0) | (isTimeout ? 8 : 0), probe)
+    if (probe !== 0 && this._link !== null) this._link.probeDone()
     if (this._listeners !== null) this._emit('failure', { name: this.name, error: e, timeout: isTimeout })
     if (this._shouldTrip !== null) this._checkPredicate()
     return this._fallbackOr(e)
@@ -668,7 +701,11 @@ class CircuitBreaker {
       const reason = S.REASONS[rows[i + 3]]
       this._lastState = to
       const ev = { name: this.name, from, to, reason, at: rows[i + 4] }
-      if (log) this._logTransition(ev)
+      if (log) {
+        this._logTransition(ev)
+        // This process's own decision (not one read from the store): the fleet hears of it now.
+        if (this._link !== null && reason !== 'store') this._link.ownTransition(ev.at, to)
+      }
       if (this._listeners !== null) {
         this._emit('stateChange', ev)
         this._emit(to === 'OPEN' ? 'open' : to === 'HALF_OPEN' ? 'halfOpen' : 'close', ev)
@@ -878,7 +915,7 @@ function statsObject(name, d, o, enabled) {
     stateChangedAt: d[o + 24],
     nextAttemptAt: nextAttemptAt === nextAttemptAt ? nextAttemptAt : null,
     retryAfterMs: retryAfterMs === retryAfterMs ? retryAfterMs : null,
-    store: null,
+    store: storeStatus(name),
     failureThreshold: d[o + 27],
     minimumRequests: d[o + 28],
     timeout: d[o + 29],

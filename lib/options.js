@@ -24,9 +24,8 @@ const MAX_MS = 2_147_483_647
 const NUMERIC = ['failureThreshold', 'minimumRequests', 'consecutiveFailures', 'slowCallDurationMs',
   'slowCallRateThreshold', 'timeout', 'resetTimeout', 'halfOpenMaxRequests', 'successThreshold', 'halfOpenTimeout']
 const FUNCTIONS = ['fallback', 'isFailure', 'shouldTrip', 'onStateChange']
-const KNOWN = new Set(['name', ...NUMERIC, 'window', 'enabled', 'logger', 'initialState', ...FUNCTIONS])
-const CONFIGURABLE = new Set([...NUMERIC, 'window', 'enabled', 'logger'])
-const LATER = { store: 'shared state (stores)' }
+const KNOWN = new Set(['name', ...NUMERIC, 'window', 'enabled', 'logger', 'initialState', 'store', ...FUNCTIONS])
+const CONFIGURABLE = new Set([...NUMERIC, 'window', 'enabled', 'logger', 'store'])
 const HINTS = {
   errorThresholdPercentage: "use failureThreshold (a fraction: 50% is 0.5)",
   volumeThreshold: 'use minimumRequests',
@@ -92,6 +91,7 @@ function check(name, v) {
       }
       return v
     case 'initialState': return checkSnapshot(v)
+    case 'store': return checkStore(v)
     case 'name':
       if (typeof v !== 'string' || v.length === 0) throw new TypeError(`breakwater: option name is required and must be a non-empty string, got ${show(v)}`)
       if (v.length > 256) throw new RangeError(`breakwater: option name must be at most 256 characters, got ${v.length}`)
@@ -103,6 +103,32 @@ function check(name, v) {
       }
       throw new TypeError(`breakwater: unknown option ${name}`)
   }
+}
+
+/**
+ * A store: fileStore(), redisStore(), or any object with load(name) and save(name, snapshot)
+ * (and optionally tryAcquireProbe / releaseProbe). Its own syncIntervalMs / loadTimeoutMs, if
+ * it carries them, are checked here too, so a bad one fails at construction.
+ */
+function checkStore(v) {
+  if (v === null) return null
+  if (typeof v !== 'object' && typeof v !== 'function') {
+    throw new TypeError(`breakwater: option store must be fileStore(), redisStore() or an object with load(name) and save(name, snapshot), got ${show(v)}`)
+  }
+  for (const m of ['load', 'save']) {
+    if (typeof read(v, m, `store.${m}`) !== 'function') {
+      throw new TypeError(`breakwater: option store must have a ${m}() method (a store is an object with load(name) and save(name, snapshot)), got ${show(read(v, m, `store.${m}`))} for store.${m}`)
+    }
+  }
+  for (const m of ['tryAcquireProbe', 'releaseProbe']) {
+    const f = read(v, m, `store.${m}`)
+    if (f !== undefined && typeof f !== 'function') throw new TypeError(`breakwater: option store.${m} must be a function when present, got ${show(f)}`)
+  }
+  for (const k of ['syncIntervalMs', 'loadTimeoutMs']) {
+    const x = read(v, k, `store.${k}`)
+    if (x !== undefined) num(`store.${k}`, x, { min: k === 'syncIntervalMs' ? 10 : 0, max: MAX_MS, int: true, unit: ' (ms)' })
+  }
+  return v
 }
 
 /** A snapshot from toJSON(): { state, forced?, nextAttemptAt? }. */
@@ -224,7 +250,6 @@ function resolve(options) {
   for (const key of keys) {
     const v = read(options, key)
     if (v === undefined) continue
-    if (key in LATER) throw new TypeError(`breakwater: option ${key} (${LATER[key]}) is not supported by this version yet`)
     if (!KNOWN.has(key)) {
       throw new TypeError(`breakwater: unknown option ${key}` + (HINTS[key] ? `; ${HINTS[key]}` : ''))
     }
@@ -280,4 +305,4 @@ function fromNative(n) {
   }
 }
 
-module.exports = { resolve, configure, resetConfiguration, native, fromNative, check, show, BUILTIN, MAX_MS }
+module.exports = { resolve, configure, resetConfiguration, native, fromNative, check, show, num, BUILTIN, MAX_MS }

@@ -17,10 +17,25 @@ function getAllCircuitBreakerStats() {
   return out
 }
 
+// The rows of every circuit, refilled in place by native code on each read (kept between
+// calls: a fresh 350 KB array per read of 1,000 circuits cost as much as computing them).
+let rows = new Float64Array(STATS_LEN * 64)
+
+/** Every circuit's stats rows; returns how many numbers of `rows` are filled. */
+function readRows() {
+  let n = native.allStatsInto(rows)
+  while (n > rows.length) {
+    rows = new Float64Array(Math.ceil((n * 1.25) / STATS_LEN) * STATS_LEN)
+    n = native.allStatsInto(rows)
+  }
+  return n
+}
+
 /** Calls `f(name, data, offset, index)` for every registered circuit, from one native read. */
 function eachCircuit(f) {
-  const data = native.allStats()
-  for (let o = 0, i = 0; o < data.length; o += STATS_LEN, i++) {
+  const n = readRows()
+  const data = rows
+  for (let o = 0, i = 0; o < n; o += STATS_LEN, i++) {
     const name = nameOf(data[o + STATS_LEN - 2], data[o + STATS_LEN - 1])
     if (name !== undefined) f(name, data, o, i)
   }
@@ -41,11 +56,12 @@ function resetAllCircuitBreakers() {
 }
 
 function getHealthSummary() {
-  const data = native.allStats()
+  const n = readRows()
+  const data = rows
   let closed = 0
   let open = 0
   let halfOpen = 0
-  for (let o = 0; o < data.length; o += STATS_LEN) {
+  for (let o = 0; o < n; o += STATS_LEN) {
     const s = data[o]
     if (s === 0) closed++
     else if (s === 1) open++

@@ -10,7 +10,7 @@
 use breakwater_core::arena::{self, layout};
 use breakwater_core::registry::{self, Control, RegistryError};
 use breakwater_core::ticker::{self, now_ms};
-use breakwater_core::{Config, Outcome, State, WindowKind};
+use breakwater_core::{Config, Outcome, Reason, State, WindowKind};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
@@ -184,14 +184,16 @@ pub fn acquire(lane: u32) -> Result<i32> {
     registry::acquire(lane, ticker::touch()).map_err(js_err)
 }
 
-/// Records one outcome. `kind`: 0 success, 1 failure, 2 ignored; +4 slow; +8 timeout.
+/// Records one outcome. `kind`: 0 success, 1 failure, 2 ignored, 3 not run (a probe the
+/// store's fleet-wide permit turned away); +4 slow; +8 timeout.
 /// `probe` is what `acquire` returned. Returns the new mode word.
 #[napi(catch_unwind)]
 pub fn settle(lane: u32, kind: u32, probe: i32) -> Result<i32> {
     let outcome = match kind & 3 {
         0 => Outcome::Success,
         1 => Outcome::Failure,
-        _ => Outcome::Ignored,
+        2 => Outcome::Ignored,
+        _ => Outcome::NotRun,
     };
     registry::settle(lane, ticker::touch(), outcome, kind & 4 != 0, kind & 8 != 0, probe).map_err(js_err)
 }
@@ -228,17 +230,46 @@ pub fn control(circuit: u32, op: u32, arg: f64) -> Result<()> {
     registry::control(circuit, ticker::touch(), op).map_err(js_err)
 }
 
-/// Puts a circuit in a saved state: `state` 0 closed, 1 open, 2 half-open.
-#[napi(catch_unwind)]
-pub fn restore(circuit: u32, state: u32, forced: bool, next_attempt_at: f64) -> Result<()> {
-    let s = match state {
+fn state_of(state: u32) -> Result<State> {
+    Ok(match state {
         0 => State::Closed,
         1 => State::Open,
         2 => State::HalfOpen,
         _ => return Err(Error::new(Status::InvalidArg, format!("unknown state {state}"))),
-    };
+    })
+}
+
+/// Puts a circuit in a saved state: `state` 0 closed, 1 open, 2 half-open.
+#[napi(catch_unwind)]
+pub fn restore(circuit: u32, state: u32, forced: bool, next_attempt_at: f64) -> Result<()> {
+    let s = state_of(state)?;
     let at = if next_attempt_at.is_finite() && next_attempt_at > 0.0 { Some(next_attempt_at as u64) } else { None };
     registry::control(circuit, ticker::touch(), Control::Restore(s, forced, at)).map_err(js_err)
+}
+
+/// Applies another instance's decision read from a store (`state` as in `restore`); the
+/// transition's reason is `store`, so the store layer does not publish it back.
+#[napi(catch_unwind)]
+pub fn store_apply(circuit: u32, state: u32, forced: bool, next_attempt_at: f64) -> Result<()> {
+    let s = state_of(state)?;
+    let at = if next_attempt_at.is_finite() && next_attempt_at > 0.0 { Some(next_attempt_at as u64) } else { None };
+    registry::control(circuit, ticker::touch(), Control::FromStore(s, forced, at)).map_err(js_err)
+}
+
+/// Trips a CLOSED circuit on the fleet's counts: `slow` false for the failure rate, true for
+/// the slow-call rate.
+#[napi(catch_unwind)]
+pub fn store_trip(circuit: u32, slow: bool) -> Result<()> {
+    let r = if slow { Reason::FleetSlowCallRate } else { Reason::FleetFailureRate };
+    registry::control(circuit, ticker::touch(), Control::Trip(r)).map_err(js_err)
+}
+
+/// This process's [calls, failures, slowCalls] since the previous take (for a store that
+/// merges every instance's counts).
+#[napi(catch_unwind)]
+pub fn take_counts(circuit: u32) -> Result<Vec<f64>> {
+    let c = registry::take_counts(circuit, ticker::touch()).map_err(js_err)?;
+    Ok(c.iter().map(|&x| x as f64).collect())
 }
 
 const STATS_LEN: usize = 44;
@@ -319,6 +350,29 @@ pub fn all_stats() -> Float64Array {
     Float64Array::new(data)
 }
 
+thread_local! {
+    /// The rows of the last `all_stats_into`, kept so the next call allocates nothing.
+    static ROWS: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `all_stats` into a buffer the caller keeps (a new 350 KB array per call for 1,000
+/// circuits was half the cost of getAllCircuitBreakerStats). Returns how many numbers the rows
+/// take; if that is more than `out` holds, nothing is written and the caller grows `out`.
+#[napi(catch_unwind)]
+pub fn all_stats_into(mut out: Float64ArraySlice) -> u32 {
+    ROWS.with(|rows| {
+        let mut data = rows.borrow_mut();
+        data.clear();
+        registry::each_stats(ticker::touch(), |e, st, config, tc| push_stats(&mut data, e.id, e.serial, st, config, tc));
+        // Safety: the JS thread that owns `out` is inside this call; nothing else writes it.
+        let dst = unsafe { out.as_mut() };
+        if data.len() <= dst.len() {
+            dst[..data.len()].copy_from_slice(&data);
+        }
+        data.len() as u32
+    })
+}
+
 #[napi(object)]
 pub struct CircuitName {
     pub serial: f64,
@@ -371,7 +425,8 @@ pub fn reasons() -> Vec<String> {
     use breakwater_core::Reason::*;
     [
         FailureRate, ConsecutiveFailures, SlowCallRate, Predicate, ResetTimeoutElapsed, ProbeSucceeded, ProbeFailed,
-        HalfOpenTimeout, ForcedOpen, ManualOpen, ManualClose, ManualHalfOpen, Reset, Restored,
+        HalfOpenTimeout, ForcedOpen, ManualOpen, ManualClose, ManualHalfOpen, Reset, Restored, Store, FleetFailureRate,
+        FleetSlowCallRate,
     ]
     .iter()
     .map(|r| r.name().to_string())

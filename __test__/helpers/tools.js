@@ -28,7 +28,11 @@ function has(tool) {
  */
 function requireTool(t, tool) {
   if (has(tool)) return true
-  const msg = `${tool} is not installed; install it with: ${INSTALL[tool] || tool}`
+  return missing(t, `${tool} is not installed; install it with: ${INSTALL[tool] || tool}`)
+}
+
+/** A tool the test needs is missing: under CI throws (the test fails); elsewhere skips `t`. */
+function missing(t, msg) {
   if (process.env.CI) throw new Error(`${msg} (required when CI is set)`)
   t.skip(msg)
   return false
@@ -99,4 +103,4 @@ function cloudWatchClient(endpoint) {
   })
 }
 
-module.exports = { requireTool, startMoto, cloudWatchClient, has }
+module.exports = { requireTool, missing, freePort, startMoto, cloudWatchClient, has }

@@ -15,7 +15,7 @@
 
 use crate::arena::{self, layout::*, SlotRef};
 use crate::config::{Config, WindowKind};
-use crate::state_machine::{Circuit, Outcome, Permit, State, Stats, Transition};
+use crate::state_machine::{Circuit, Outcome, Permit, Reason, State, Stats, Transition};
 use crate::ticker;
 use crate::window::Totals;
 use std::collections::HashMap;
@@ -34,6 +34,8 @@ struct Inner {
     disposed: bool,
     /// The transition sequence number last published (hooks run when it moves).
     published_seq: u64,
+    /// Lifetime [calls, failures, slow] when a store last took this process's counts.
+    store_taken: [u64; 3],
 }
 
 /// Called with a circuit's id after its state changed; returns false to be removed (its
@@ -304,7 +306,7 @@ pub fn attach_circuit(name: &str, config: Option<Config>, now: u64) -> Result<(S
             serial: SERIAL.fetch_add(1, Ordering::Relaxed),
             name: name.to_string(),
             slot,
-            inner: Mutex::new(Inner { machine: Circuit::new(config, now), lanes: Vec::new(), disposed: false, published_seq: 0 }),
+            inner: Mutex::new(Inner { machine: Circuit::new(config, now), lanes: Vec::new(), disposed: false, published_seq: 0, store_taken: [0; 3] }),
         });
         m.by_name.insert(name.to_string(), e.clone());
         m.by_id.insert(slot.id, e.clone());
@@ -397,8 +399,12 @@ pub enum Control {
     Close,
     HalfOpen,
     Reset,
-    /// A state from a snapshot or a store: (state, forced, nextAttemptAt).
+    /// A state from a snapshot: (state, forced, nextAttemptAt).
     Restore(State, bool, Option<u64>),
+    /// Another instance's decision, read from a store: (state, forced, nextAttemptAt).
+    FromStore(State, bool, Option<u64>),
+    /// Trip for a reason decided outside the machine (the fleet's counts).
+    Trip(Reason),
 }
 
 pub fn control(circuit_id: u32, now: u64, op: Control) -> Result<(), RegistryError> {
@@ -409,8 +415,30 @@ pub fn control(circuit_id: u32, now: u64, op: Control) -> Result<(), RegistryErr
         Control::HalfOpen => m.half_open(now),
         Control::Reset => m.reset(now),
         Control::Restore(s, f, at) => m.restore(now, s, f, at),
+        Control::FromStore(s, f, at) => m.apply(now, s, f, at, Reason::Store),
+        Control::Trip(r) => m.trip_for(now, r),
     });
     Ok(())
+}
+
+/// This process's [calls, failures, slow calls] since the previous take, for a store that
+/// merges every instance's counts. One baseline per circuit, so threads that each sync the
+/// circuit never count a call twice. A reset (counters back to 0) restarts the baseline.
+pub fn take_counts(circuit_id: u32, now: u64) -> Result<[u64; 3], RegistryError> {
+    let e = circuit(circuit_id)?;
+    let mut g = lock(&e);
+    let inner = &mut *g;
+    e.drain(inner, now);
+    let c = inner.machine.counters;
+    let cur = [c.successes + c.failures, c.failures, c.slow];
+    let base = &mut inner.store_taken;
+    let mut out = [0u64; 3];
+    for i in 0..3 {
+        out[i] = if cur[i] >= base[i] { cur[i] - base[i] } else { cur[i] };
+        base[i] = cur[i];
+    }
+    e.publish(inner, now);
+    Ok(out)
 }
 
 pub fn stats(circuit_id: u32, now: u64) -> Result<FullStats, RegistryError> {

@@ -49,6 +49,12 @@ pub enum Reason {
     ManualHalfOpen = 11,
     Reset = 12,
     Restored = 13,
+    /// Another instance's decision, read from a shared store.
+    Store = 14,
+    /// The failure rate over every instance's counts (a shared store's window) reached the threshold.
+    FleetFailureRate = 15,
+    /// The slow-call rate over every instance's counts reached the threshold.
+    FleetSlowCallRate = 16,
 }
 
 impl Reason {
@@ -68,6 +74,9 @@ impl Reason {
             Reason::ManualHalfOpen => "manualHalfOpen",
             Reason::Reset => "reset",
             Reason::Restored => "restored",
+            Reason::Store => "store",
+            Reason::FleetFailureRate => "fleetFailureRate",
+            Reason::FleetSlowCallRate => "fleetSlowCallRate",
         }
     }
 }
@@ -99,6 +108,9 @@ pub enum Outcome {
     Failure,
     /// Rejected by `isFailure`: neither success nor failure.
     Ignored,
+    /// Admitted as a probe, then not run: a shared store gave the fleet's probe permit to
+    /// another instance. Frees the probe slot and counts as a rejection.
+    NotRun,
 }
 
 /// Lifetime counters (never reset but by `reset()`).
@@ -280,6 +292,10 @@ impl Circuit {
                 self.counters.ignored += 1;
                 return None;
             }
+            Outcome::NotRun => {
+                self.counters.rejections += 1;
+                return None;
+            }
             Outcome::Success => {
                 self.counters.successes += 1;
                 if !stale_probe {
@@ -446,8 +462,14 @@ impl Circuit {
 
     /// Trips the circuit because a user predicate said so (CLOSED only).
     pub fn trip(&mut self, now_ms: u64) -> Option<Transition> {
+        self.trip_for(now_ms, Reason::Predicate)
+    }
+
+    /// Trips the circuit for a reason decided outside the machine (CLOSED only): a predicate,
+    /// or the counts of a whole fleet.
+    pub fn trip_for(&mut self, now_ms: u64, reason: Reason) -> Option<Transition> {
         if self.state == State::Closed {
-            Some(self.to_open(now_ms, None, Reason::Predicate))
+            Some(self.to_open(now_ms, None, reason))
         } else {
             None
         }
@@ -497,19 +519,26 @@ impl Circuit {
         t
     }
 
-    /// Puts the machine in a saved state (a snapshot, or another instance's decision).
+    /// Puts the machine in a saved state (a snapshot).
     pub fn restore(&mut self, now_ms: u64, state: State, forced: bool, next_attempt_at: Option<u64>) -> Option<Transition> {
+        self.apply(now_ms, state, forced, next_attempt_at, Reason::Restored)
+    }
+
+    /// Puts the machine in a state decided elsewhere (`reason`: a snapshot, or another
+    /// instance's decision read from a store). Nothing changes if it is in that state already,
+    /// but an OPEN state takes the given terms (`forced`, `nextAttemptAt`).
+    pub fn apply(&mut self, now_ms: u64, state: State, forced: bool, next_attempt_at: Option<u64>, reason: Reason) -> Option<Transition> {
         match state {
             State::Closed => {
                 self.forced = false;
-                if self.state != State::Closed { Some(self.to_closed(now_ms, Reason::Restored)) } else { None }
+                if self.state != State::Closed { Some(self.to_closed(now_ms, reason)) } else { None }
             }
             State::HalfOpen => {
                 self.forced = false;
-                if self.state != State::HalfOpen { Some(self.to_half_open(now_ms, Reason::Restored)) } else { None }
+                if self.state != State::HalfOpen { Some(self.to_half_open(now_ms, reason)) } else { None }
             }
             State::Open => {
-                let t = if self.state != State::Open { Some(self.to_open(now_ms, None, Reason::Restored)) } else { None };
+                let t = if self.state != State::Open { Some(self.to_open(now_ms, None, reason)) } else { None };
                 self.forced = forced;
                 // Not forced and no time given: it half-opens like any trip would.
                 self.next_attempt_at = if forced {

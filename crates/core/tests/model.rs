@@ -281,6 +281,11 @@ impl Model {
                 self.c.ignored += 1;
                 return None;
             }
+            // A probe the fleet's permit turned away: frees its slot, counts as a rejection.
+            Outcome::NotRun => {
+                self.c.rejections += 1;
+                return None;
+            }
             Outcome::Success => {
                 self.c.successes += 1;
                 false
@@ -381,6 +386,7 @@ enum Kind {
     Failure,
     Timeout,
     Ignored,
+    NotRun,
 }
 
 impl Kind {
@@ -390,6 +396,7 @@ impl Kind {
             Kind::Failure => (Outcome::Failure, false),
             Kind::Timeout => (Outcome::Failure, true),
             Kind::Ignored => (Outcome::Ignored, false),
+            Kind::NotRun => (Outcome::NotRun, false),
         }
     }
 }
@@ -419,7 +426,7 @@ enum Op {
 }
 
 fn kind() -> impl Strategy<Value = Kind> {
-    prop_oneof![4 => Just(Kind::Success), 4 => Just(Kind::Failure), 1 => Just(Kind::Timeout), 1 => Just(Kind::Ignored)]
+    prop_oneof![4 => Just(Kind::Success), 4 => Just(Kind::Failure), 1 => Just(Kind::Timeout), 1 => Just(Kind::Ignored), 1 => Just(Kind::NotRun)]
 }
 
 fn op() -> impl Strategy<Value = Op> {

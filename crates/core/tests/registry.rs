@@ -213,3 +213,21 @@ fn dispose_then_detach_frees_the_name() {
     // freed ids here)
     assert_eq!(registry::id_of("it-dispose"), Some(b.circuit.id));
 }
+
+#[test]
+fn take_counts_returns_each_call_once_whoever_asks() {
+    let a = registry::attach("it-take", Some(count_cfg(100, 50)), T0).unwrap();
+    let id = a.circuit.id;
+    assert_eq!(registry::take_counts(id, T0).unwrap(), [0, 0, 0]);
+    registry::settle(a.lane.id, T0, Outcome::Success, true, false, 0).unwrap();
+    fail(&a, T0 + 1);
+    // Batched in the lane, not yet drained: take_counts drains first.
+    a.lane.slot.get(OK).fetch_add(3, Ordering::SeqCst);
+    assert_eq!(registry::take_counts(id, T0 + 2).unwrap(), [5, 1, 1]);
+    assert_eq!(registry::take_counts(id, T0 + 3).unwrap(), [0, 0, 0], "taken once");
+    fail(&a, T0 + 4);
+    assert_eq!(registry::take_counts(id, T0 + 5).unwrap(), [1, 1, 0]);
+    registry::control(id, T0 + 6, Control::Reset).unwrap();
+    fail(&a, T0 + 7);
+    assert_eq!(registry::take_counts(id, T0 + 8).unwrap()[1], 1, "after a reset, counting starts again");
+}

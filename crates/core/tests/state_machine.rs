@@ -772,3 +772,42 @@ fn a_failure_batch_counts_like_failures_and_keeps_the_order_for_consecutive_coun
     let s = d.stats(T0);
     assert_eq!((s.consecutive_failures, s.consecutive_successes), (0, 3));
 }
+
+// ---- what a shared store needs ---------------------------------------------------------------
+
+#[test]
+fn another_instances_decision_applies_with_reason_store_and_its_terms() {
+    let mut c = new(count_cfg(10, 4));
+    let at = T0 + 5_000;
+    let t = c.apply(T0, State::Open, false, Some(at), Reason::Store).expect("CLOSED -> OPEN");
+    assert_eq!((t.from, t.to, t.reason), (State::Closed, State::Open, Reason::Store));
+    assert_eq!(c.next_attempt_at(), Some(at), "the fleet's nextAttemptAt, not a local one");
+    // Already OPEN: no transition, but the newer terms apply.
+    assert_eq!(c.apply(T0 + 1, State::Open, false, Some(at + 1_000), Reason::Store), None);
+    assert_eq!(c.next_attempt_at(), Some(at + 1_000));
+    let t = c.apply(T0 + 2, State::Closed, false, None, Reason::Store).expect("OPEN -> CLOSED");
+    assert_eq!(t.reason, Reason::Store);
+    assert_eq!(c.stats(T0 + 2).window.calls, 0, "closing starts a fresh window");
+}
+
+#[test]
+fn a_fleet_trip_opens_only_a_closed_circuit() {
+    let mut c = new(count_cfg(10, 4));
+    let t = c.trip_for(T0, Reason::FleetFailureRate).expect("trips");
+    assert_eq!((t.to, t.reason), (State::Open, Reason::FleetFailureRate));
+    assert_eq!(c.trip_for(T0 + 1, Reason::FleetSlowCallRate), None, "already open");
+}
+
+#[test]
+fn a_probe_turned_away_by_the_fleet_frees_its_slot_and_counts_as_rejected() {
+    let mut c = tripped(count_cfg(10, 4));
+    let t = T0 + 60_000;
+    let g = probe(&mut c, t);
+    assert!(matches!(c.try_acquire(t).0, Permit::Rejected { .. }), "the one slot is taken");
+    let before = c.stats(t).counters.rejections;
+    assert_eq!(c.record(t, Outcome::NotRun, false, false, Some(g)), None, "decides nothing");
+    assert_eq!(c.state(), State::HalfOpen);
+    assert_eq!(c.stats(t).counters.rejections, before + 1);
+    assert_eq!(c.stats(t).counters.successes + c.stats(t).counters.failures, 4, "neither success nor failure");
+    assert!(matches!(c.try_acquire(t).0, Permit::Probe(_)), "the slot is free again");
+}

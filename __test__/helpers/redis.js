@@ -1,0 +1,100 @@
+'use strict'
+// A throwaway redis-server for the store tests. Not a test file. No config file and no
+// persistence: every start is empty. It can be stopped and started again on the same port, to
+// test "Redis went away mid-run, then came back".
+
+const { spawn } = require('node:child_process')
+const net = require('node:net')
+const { has, missing, freePort } = require('./tools.js')
+
+const INSTALL = 'apt-get install redis-server'
+
+/**
+ * True when redis-server is on PATH. Otherwise: under CI throws (the test fails); elsewhere
+ * marks the test `t` skipped and returns false.
+ */
+function requireRedis(t) {
+  if (has('redis-server')) return true
+  const msg = `redis-server is not installed; install it with: ${INSTALL}`
+  return missing(t, msg)
+}
+
+
+/** Resolves true when a PING on 127.0.0.1:port gets +PONG within 1 s. */
+function pings(port) {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: '127.0.0.1', port })
+    let got = ''
+    const done = (v) => { clearTimeout(timer); s.destroy(); resolve(v) }
+    const timer = setTimeout(() => done(false), 1000)
+    s.on('connect', () => s.write('*1\r\n$4\r\nPING\r\n'))
+    s.on('data', (d) => { got += d; if (got.includes('\r\n')) done(got.startsWith('+PONG')) })
+    s.on('error', () => done(false))
+    s.on('close', () => done(false))
+  })
+}
+
+// Servers still running when the test process exits are killed (only those started here).
+const running = new Set()
+process.on('exit', () => {
+  for (const child of running) try { process.kill(child.pid, 'SIGKILL') } catch {}
+})
+
+/**
+ * Starts redis-server on a free port of 127.0.0.1 and waits until it answers PING.
+ * `--enable-debug-command local` lets the tests use DEBUG SLEEP (Redis 7 refuses DEBUG by default).
+ * @returns {Promise<{ url: string, port: number, pid: number, stop(): Promise<void>, start(): Promise<void> }>}
+ */
+async function startRedis() {
+  const port = await freePort()
+  let child = null
+  let exited = null
+  let output = ''
+
+  const start = async () => {
+    if (child && !exited) return
+    exited = null
+    output = ''
+    const c = spawn('redis-server', [
+      '--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no',
+      '--protected-mode', 'yes', '--enable-debug-command', 'local',
+    ], { stdio: ['ignore', 'pipe', 'pipe'] })
+    child = c
+    running.add(c)
+    const keep = (d) => { output = (output + d).slice(-4000) }
+    c.stdout.on('data', keep)
+    c.stderr.on('data', keep)
+    c.exit = new Promise((resolve) => c.on('exit', (code, signal) => {
+      running.delete(c)
+      if (c === child) exited = { code, signal }
+      resolve()
+    }))
+    c.on('error', (err) => { running.delete(c); if (c === child) exited = { error: err.message } })
+    const deadline = Date.now() + 10_000
+    for (;;) {
+      if (exited) throw new Error(`redis-server exited before answering: ${JSON.stringify(exited)}\n${output}`)
+      if (await pings(port)) break
+      if (Date.now() > deadline) {
+        await stop()
+        throw new Error(`redis-server did not answer PING on port ${port} within 10 s\n${output}`)
+      }
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    api.pid = c.pid
+  }
+
+  const stop = async () => {
+    const c = child
+    if (!c || exited || !running.has(c)) return
+    process.kill(c.pid, 'SIGTERM')
+    const timer = setTimeout(() => { if (running.has(c)) process.kill(c.pid, 'SIGKILL') }, 5000)
+    await c.exit
+    clearTimeout(timer)
+  }
+
+  const api = { url: `redis://127.0.0.1:${port}`, port, pid: 0, stop, start }
+  await start()
+  return api
+}
+
+module.exports = { startRedis, requireRedis }
