@@ -100,6 +100,35 @@ for (const max of [1, 2]) {
   })
 }
 
+test('a frozen instance (a Lambda environment between invocations) catches up on its first turn after the thaw, without blocking that call', async (t) => {
+  if (!requireRedis(t)) return
+  const name = uniq('redis-thaw')
+  // Polling only: a push would arrive in the socket while frozen and hide the catch-up.
+  const c = cfg(name, {}, { noPush: true, options: { syncIntervalMs: 2_000 } })
+  const [a, b] = await fleet(2, c)
+  await b.run()
+  process.kill(b.pid, 'SIGSTOP')
+  try {
+    await a.run({ outcome: 'fail' })
+    await a.run({ outcome: 'fail' })
+    assert.equal(await stateOf(a), 'OPEN')
+    await sleep(2_500) // B's sync is overdue when it wakes
+  } finally {
+    process.kill(b.pid, 'SIGCONT')
+  }
+  const first = await b.run({ delayMs: 50 })
+  assert.ok(first.ms < 500, `the first call after the thaw did not wait for the store (${first.ms.toFixed(0)} ms)`)
+  // The overdue sync ran on the thawed process's first turn: well before another interval.
+  let s = null
+  for (let k = 0; k < 20; k++) {
+    s = await b.state()
+    if (s.state === 'OPEN') break
+    await sleep(50)
+  }
+  assert.equal(s.state, 'OPEN', 'caught up without waiting a whole syncIntervalMs')
+  assert.equal(s.transitions.at(-1).reason, 'store')
+})
+
 test('counts aggregate across instances: failures spread over three processes trip every one of them', async (t) => {
   if (!requireRedis(t)) return
   const name = uniq('redis-fleet-count')
