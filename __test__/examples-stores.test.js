@@ -6,12 +6,10 @@
 
 const test = require('node:test')
 const assert = require('node:assert/strict')
-const path = require('node:path')
 const { requireTool, startMoto } = require('./helpers/tools')
 const { requirePostgres, startPostgres } = require('./helpers/postgres')
-const { uniq, sleep, runNode } = require('./helpers')
-
-const CHILD = path.join(__dirname, 'fixtures', 'store-child.js')
+const { startInstance } = require('./helpers/fleet')
+const { uniq, sleep } = require('./helpers')
 
 function shuffled(xs) {
   const a = xs.slice()
@@ -129,25 +127,37 @@ async function conformance(t, { open, closeAll }) {
 }
 
 /** Runs the fixture with `cfg`; returns its JSON line. */
-async function child(cfg) {
-  const r = await runNode([CHILD, JSON.stringify(cfg)], { cwd: path.join(__dirname, '..'), limitMs: 30_000 })
-  assert.equal(r.code, 0, `child (${cfg.role}) exited with ${r.code}/${r.signal}: ${r.err}`)
-  const line = r.out.trim().split('\n').pop()
-  return JSON.parse(line)
-}
-
-/** Two processes, one circuit: A trips it, B (created afterwards) starts OPEN from the store. */
-async function endToEnd(base) {
+/**
+ * Two processes, one circuit: A trips it, B (created afterwards) starts OPEN from the store.
+ * `options` configure the example store in each child (__test__/fixtures/store-node.js);
+ * `store` is an instance in this process, to look at what A saved.
+ */
+async function endToEnd(kind, options, store) {
   const name = uniq('e2e')
-  const a = await child({ ...base, role: 'trip', name })
-  assert.equal(a.thrown, undefined, `instance A could not use the store: ${JSON.stringify(a.thrown)}`)
-  assert.equal(a.state, 'OPEN', 'instance A opened its circuit')
-  assert.equal(a.stored && a.stored.state, 'OPEN', `breakwater saved the OPEN state to the store: ${JSON.stringify(a.stored)}`)
-  const b = await child({ ...base, role: 'check', name })
-  assert.equal(b.thrown, undefined, `instance B could not use the store: ${JSON.stringify(b.thrown)}`)
-  assert.equal(b.ran, false, "instance B's action must not run: the circuit is OPEN fleet-wide")
-  assert.equal(b.state, 'OPEN')
-  assert.equal(b.error && b.error.name, 'CircuitBreakerOpenError')
+  const cfg = { store: { kind, options }, breaker: { name, failureThreshold: 0.5, minimumRequests: 2, resetTimeout: 60_000, timeout: 0 } }
+  const a = await startInstance(cfg)
+  let stored = null
+  try {
+    await a.run({ outcome: 'fail' })
+    await a.run({ outcome: 'fail' })
+    assert.equal((await a.state()).state, 'OPEN', 'instance A opened its circuit')
+    for (const deadline = Date.now() + 10_000; Date.now() < deadline; await sleep(50)) {
+      stored = await store.load(name)
+      if (stored && stored.state === 'OPEN') break
+    }
+  } finally {
+    await a.stop()
+  }
+  assert.equal(stored && stored.state, 'OPEN', `breakwater saved the OPEN state to the store: ${JSON.stringify(stored)}`)
+  const b = await startInstance(cfg)
+  try {
+    const r = await b.run()
+    assert.equal(r.ran, false, "instance B's action must not run: the circuit is OPEN fleet-wide")
+    assert.equal(r.error, 'CircuitBreakerOpenError')
+    assert.equal((await b.state()).state, 'OPEN')
+  } finally {
+    await b.stop()
+  }
 }
 
 test('DynamoDB store (examples/stores/dynamodb-store.js) on moto_server', async (t) => {
@@ -183,7 +193,7 @@ test('DynamoDB store (examples/stores/dynamodb-store.js) on moto_server', async 
   })
 
   await t.test('end to end: an OPEN decision in one process reaches a breaker in another', async () => {
-    await endToEnd({ kind: 'dynamodb', endpoint: moto.endpoint, tableName })
+    await endToEnd('dynamodb', { endpoint: moto.endpoint, tableName }, dynamoDbStore({ client: admin, tableName }))
   })
 })
 
@@ -221,6 +231,6 @@ test('PostgreSQL store (examples/stores/postgres-store.js) on a local postgres',
   })
 
   await t.test('end to end: an OPEN decision in one process reaches a breaker in another', async () => {
-    await endToEnd({ kind: 'postgres', connectionString: server.connectionString, table })
+    await endToEnd('postgres', { connectionString: server.connectionString, table }, postgresStore({ pool: admin, table }))
   })
 })
