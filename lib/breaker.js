@@ -542,8 +542,10 @@ class CircuitBreaker {
       slow = this._slowMs > 0 && ms > this._slowMs
       this._sample(ms)
     }
-    if (probe !== 0 || slow || isTimeout || !this._countFailure()) this._settleNative(1 | (slow ? 4 : 0) | (isTimeout ? 8 : 0), probe)
-    if (probe !== 0 && this._link !== null) this._link.probeDone()
+    if (probe !== 0 || slow || isTimeout || !this._countFailure()) {
+      this._settleNative(1 | (slow ? 4 : 0) | (isTimeout ? 8 : 0), probe)
+      if (probe !== 0 && this._link !== null) this._link.probeDone()
+    }
     if (this._listeners !== null) this._emit('failure', { name: this.name, error: e, timeout: isTimeout })
     if (this._shouldTrip !== null) this._checkPredicate()
     return this._fallbackOr(e)

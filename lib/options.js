@@ -124,11 +124,21 @@ function checkStore(v) {
     const f = read(v, m, `store.${m}`)
     if (f !== undefined && typeof f !== 'function') throw new TypeError(`breakwater: option store.${m} must be a function when present, got ${show(f)}`)
   }
-  for (const k of ['syncIntervalMs', 'loadTimeoutMs']) {
-    const x = read(v, k, `store.${k}`)
-    if (x !== undefined) num(`store.${k}`, x, { min: k === 'syncIntervalMs' ? 10 : 0, max: MAX_MS, int: true, unit: ' (ms)' })
-  }
+  storeTimings(v)
   return v
+}
+
+/**
+ * A store's `syncIntervalMs` (default 1000) and `loadTimeoutMs` (default 250), checked: the one
+ * place for these defaults and limits, used by the built-in stores and for custom ones.
+ */
+function storeTimings(v) {
+  const sync = read(v, 'syncIntervalMs', 'store.syncIntervalMs')
+  const load = read(v, 'loadTimeoutMs', 'store.loadTimeoutMs')
+  return {
+    syncIntervalMs: sync === undefined ? 1_000 : num('store.syncIntervalMs', sync, { min: 10, int: true, unit: ' (ms)' }),
+    loadTimeoutMs: load === undefined ? 250 : num('store.loadTimeoutMs', load, { min: 0, int: true, unit: ' (ms)' }),
+  }
 }
 
 /** A snapshot from toJSON(): { state, forced?, nextAttemptAt? }. */
@@ -305,4 +315,4 @@ function fromNative(n) {
   }
 }
 
-module.exports = { resolve, configure, resetConfiguration, native, fromNative, check, show, num, BUILTIN, MAX_MS }
+module.exports = { resolve, configure, resetConfiguration, native, fromNative, check, show, num, storeTimings, BUILTIN, MAX_MS }

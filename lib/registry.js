@@ -108,9 +108,9 @@ function metricsSnapshot() {
   const per = 2 + binEdgesS.length
   const states = ['CLOSED', 'OPEN', 'HALF_OPEN']
   for (let attempt = 0; ; attempt++) {
-    const data = native.allStats()
+    const n = readRows() / STATS_LEN
+    const data = rows
     const lat = native.allLatency()
-    const n = data.length / STATS_LEN
     if (lat.length !== n * per && attempt < 3) continue // a circuit came or went between the two reads
     const out = []
     for (let i = 0; i < n; i++) {

@@ -341,23 +341,16 @@ pub fn stats(circuit: u32) -> Result<Float64Array> {
     Ok(Float64Array::new(v))
 }
 
-/// Every registered circuit's stats in one call: `STATS_LEN` numbers each, the circuit's id
-/// last (the JS layer knows names by id; `name_of` tells it the ones it does not).
-#[napi(catch_unwind)]
-pub fn all_stats() -> Float64Array {
-    let mut data = Vec::new();
-    registry::each_stats(ticker::touch(), |e, st, config, tc| push_stats(&mut data, e.id, e.serial, st, config, tc));
-    Float64Array::new(data)
-}
-
 thread_local! {
     /// The rows of the last `all_stats_into`, kept so the next call allocates nothing.
     static ROWS: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// `all_stats` into a buffer the caller keeps (a new 350 KB array per call for 1,000
-/// circuits was half the cost of getAllCircuitBreakerStats). Returns how many numbers the rows
-/// take; if that is more than `out` holds, nothing is written and the caller grows `out`.
+/// Every registered circuit's stats in one call: `STATS_LEN` numbers each, the circuit's id
+/// and serial last (the JS layer knows names by id; `name_of` tells it the ones it does not).
+/// Written into a buffer the caller keeps (a new 350 KB array per call for 1,000 circuits was
+/// half the cost of getAllCircuitBreakerStats). Returns how many numbers the rows take; if
+/// that is more than `out` holds, nothing is written and the caller grows `out`.
 #[napi(catch_unwind)]
 pub fn all_stats_into(mut out: Float64ArraySlice) -> u32 {
     ROWS.with(|rows| {
@@ -386,7 +379,7 @@ pub fn name_of(id: u32) -> Option<CircuitName> {
 }
 
 /// Cumulative latency histograms of every circuit since creation or reset, for Prometheus:
-/// per circuit `[count, sumMicros, bin0 … bin127]`, in the order of `allStats()`.
+/// per circuit `[count, sumMicros, bin0 … bin127]`, in the order of `allStatsInto`.
 #[napi(catch_unwind)]
 pub fn all_latency() -> Float64Array {
     let now = ticker::touch();

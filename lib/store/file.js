@@ -17,7 +17,7 @@
 const fs = require('node:fs')
 const path = require('node:path')
 const crypto = require('node:crypto')
-const { num, show } = require('../options.js')
+const { show, storeTimings } = require('../options.js')
 
 const STALE_LOCK_MS = 10_000
 const LOCK_WAIT_MS = 2_000
@@ -32,10 +32,9 @@ function corrupt(file, why) {
  */
 function fileStore(opts) {
   if (opts === null || typeof opts !== 'object') throw new TypeError(`breakwater: fileStore(options) needs { dir }, got ${show(opts)}`)
-  const { dir, syncIntervalMs = 1_000, loadTimeoutMs = 250 } = opts
+  const { dir } = opts
   if (typeof dir !== 'string' || dir.length === 0) throw new TypeError(`breakwater: fileStore option dir must be a directory path, got ${show(dir)}`)
-  num('store.syncIntervalMs', syncIntervalMs, { min: 10, int: true, unit: ' (ms)' })
-  num('store.loadTimeoutMs', loadTimeoutMs, { min: 0, int: true, unit: ' (ms)' })
+  const { syncIntervalMs, loadTimeoutMs } = storeTimings(opts)
   fs.mkdirSync(dir, { recursive: true })
   const token = `${process.pid}-${crypto.randomBytes(6).toString('hex')}`
   const held = new Map() // name → count of probe permits this store instance holds

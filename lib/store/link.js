@@ -23,9 +23,7 @@
 
 const S = require('../shared.js')
 const { native } = S
-
-const DEFAULT_SYNC_MS = 1_000
-const DEFAULT_LOAD_MS = 250
+const { storeTimings } = require('../options.js')
 const STATE_CODE = { CLOSED: 0, OPEN: 1, HALF_OPEN: 2 }
 
 /** One per store object per thread: the timer and the circuits that use the store. */
@@ -33,8 +31,9 @@ class StoreSync {
   constructor(store) {
     this.store = store
     this.kind = typeof store.kind === 'string' ? store.kind : 'custom'
-    this.syncIntervalMs = store.syncIntervalMs === undefined ? DEFAULT_SYNC_MS : store.syncIntervalMs
-    this.loadTimeoutMs = store.loadTimeoutMs === undefined ? DEFAULT_LOAD_MS : store.loadTimeoutMs
+    const { syncIntervalMs, loadTimeoutMs } = storeTimings(store) // checked by options.js already
+    this.syncIntervalMs = syncIntervalMs
+    this.loadTimeoutMs = loadTimeoutMs
     this.links = new Map() // name → Link
     this.timer = null
   }
@@ -411,4 +410,4 @@ class Link {
   }
 }
 
-module.exports = { linkStore, storeStatus, DEFAULT_SYNC_MS, DEFAULT_LOAD_MS }
+module.exports = { linkStore, storeStatus }

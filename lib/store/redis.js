@@ -18,7 +18,7 @@
 
 const crypto = require('node:crypto')
 const { RedisClient, parseRedisUrl } = require('./resp.js')
-const { num, show } = require('../options.js')
+const { num, show, storeTimings } = require('../options.js')
 
 // Saves `snapshot` unless the stored one is at least as new; publishes what it saved.
 const SAVE = `
@@ -79,8 +79,6 @@ function redisStore(opts) {
   const {
     url,
     prefix = 'breakwater:',
-    syncIntervalMs = 1_000,
-    loadTimeoutMs = 250,
     stateTtlMs = 7 * 24 * 3600 * 1000,
     connectTimeoutMs = 1_000,
     commandTimeoutMs = 1_000,
@@ -91,8 +89,7 @@ function redisStore(opts) {
     throw new TypeError(`breakwater: redisStore option ${e.message.replace(/^breakwater: /, '')}`)
   }
   if (typeof prefix !== 'string') throw new TypeError(`breakwater: redisStore option prefix must be a string, got ${show(prefix)}`)
-  num('store.syncIntervalMs', syncIntervalMs, { min: 10, int: true, unit: ' (ms)' })
-  num('store.loadTimeoutMs', loadTimeoutMs, { min: 0, int: true, unit: ' (ms)' })
+  const { syncIntervalMs, loadTimeoutMs } = storeTimings(opts)
   num('store.stateTtlMs', stateTtlMs, { min: 1000, max: 2 ** 46, int: true, unit: ' (ms)' })
   num('store.connectTimeoutMs', connectTimeoutMs, { min: 1, int: true, unit: ' (ms)' })
   num('store.commandTimeoutMs', commandTimeoutMs, { min: 1, int: true, unit: ' (ms)' })
