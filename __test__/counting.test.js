@@ -200,3 +200,64 @@ test('failures counted on the fast path (within the failure budget) trip at exac
     assert.ok(s.lastFailureAt !== null && Math.abs(s.lastFailureAt - Date.now()) < 1_000)
   }
 })
+
+// After a failure, the fast path lets rejections pass through natively and counts them in a
+// reaction of their own (see _makeErr in lib/breaker.js). Whatever form a call takes, the
+// caller must see the same things.
+test('runs of failures and successes: every outcome counted before the caller resumes, errors unchanged', async () => {
+  const unhandled = []
+  const onUnhandled = (r) => unhandled.push(r)
+  process.on('unhandledRejection', onUnhandled)
+  try {
+    const b = mk({ isFailure: (e) => !(e && e.ignore) })
+    const plain = mk()
+    const pattern = 'FFFSFSSFFFIFSIIS'.repeat(40) // F failure, S success, I ignored
+    for (const br of [b, plain]) {
+      const want = { successCount: 0, failureCount: 0, ignoredCount: 0 }
+      for (const k of pattern) {
+        if (k === 'I' && br === plain) continue
+        const err = k === 'I' ? Object.assign(new Error('declined'), { ignore: true }) : new Error('down')
+        if (k === 'S') {
+          assert.equal(await br.execute(async () => 7), 7)
+          want.successCount++
+        } else {
+          const seen = await br.execute(() => Promise.reject(err)).then(() => assert.fail('resolved'), (e) => e)
+          assert.equal(seen, err, 'the very same error object')
+          if (k === 'F') want.failureCount++
+          else want.ignoredCount++
+        }
+        // read in the caller's continuation: the outcome is already counted
+        const s = br.getStats()
+        assert.deepEqual({ successCount: s.successCount, failureCount: s.failureCount, ignoredCount: s.ignoredCount }, want)
+      }
+      assert.equal(br.getStats().state, 'CLOSED')
+    }
+    // sync throws and non-Error rejections after a failure take the same form
+    const c = mk()
+    await c.execute(() => Promise.reject(new Error('x'))).catch(() => {})
+    await assert.rejects(c.execute(() => { throw new TypeError('sync') }), TypeError)
+    assert.equal(await c.execute(() => Promise.reject(42)).catch((v) => v), 42)
+    assert.equal(c.getStats().failureCount, 3)
+    await new Promise((r) => setImmediate(r))
+    assert.deepEqual(unhandled, [])
+  } finally {
+    process.off('unhandledRejection', onUnhandled)
+  }
+})
+
+test('failures after failures still trip the circuit at the threshold, and a fallback still replaces them', async () => {
+  const b = mk({ minimumRequests: 10, failureThreshold: 0.5 })
+  for (let i = 0; i < 9; i++) await b.execute(() => Promise.reject(new Error('down'))).catch(() => {})
+  assert.equal(b.state, 'CLOSED')
+  await b.execute(() => Promise.reject(new Error('down'))).catch(() => {})
+  assert.equal(b.state, 'OPEN')
+  await assert.rejects(b.execute(async () => 1), CircuitBreakerOpenError)
+
+  const f = mk({ fallback: (e) => `fallback:${e.message}` })
+  for (let i = 0; i < 5; i++) assert.equal(await f.execute(() => Promise.reject(new Error('down'))), 'fallback:down')
+  assert.equal(await f.execute(async () => 'ok'), 'ok')
+  const s = f.getStats()
+  assert.equal(s.failureCount, 5)
+  assert.equal(s.fallbackCount, 5)
+  assert.equal(s.successCount, 1)
+})

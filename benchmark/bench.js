@@ -35,7 +35,7 @@ const CFG = QUICK
       sustained: { breakwater: { seconds: 4, window: 1 }, opossum: { seconds: 3, window: 1 } },
       threads: { budgetMs: 500, warmMs: 200, reps: 1 },
       cold: { rounds: 5 },
-      stats: { circuits: 1000, reps: 7 }
+      stats: { circuits: 1000, reps: 7, warmMs: 80 }
     }
   : {
       micro: { rounds: 11, runMs: 80, warmMs: 300 },
@@ -43,7 +43,7 @@ const CFG = QUICK
       sustained: { breakwater: { seconds: 12, window: 2 }, opossum: { seconds: 8, window: 2 } },
       threads: { budgetMs: 1000, warmMs: 300, reps: 3 },
       cold: { rounds: 15 },
-      stats: { circuits: 1000, reps: 25 }
+      stats: { circuits: 1000, reps: 25, warmMs: 300 }
     }
 
 const GOALS = {
@@ -86,6 +86,10 @@ const median = (xs) => {
   if (!s.length) return NaN
   const m = s.length >> 1
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
+}
+const quantile = (xs, q) => {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b)
+  return s.length ? s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)] : NaN
 }
 /** Reject if `promise` has not settled within `ms` (a call that never settles must not end the run). */
 function watchdog (promise, ms, what) {
@@ -274,9 +278,13 @@ function runStats (libs) {
   stage = 'stats'
   if (!libs.breakwater) return { skipped: 'breakwater not loadable' }
   if (typeof libs.breakwater.getAllCircuitBreakerStats !== 'function') return { error: 'getAllCircuitBreakerStats is not exported' }
-  const r = runChild(['stats', 'breakwater', CFG.stats.circuits, CFG.stats.reps], { exposeGc: true })
-  if (!r.error) r.medianMs = median(r.timesMs)
-  log(`  getAllCircuitBreakerStats over ${CFG.stats.circuits}: ` + (r.error || `${r.medianMs.toFixed(3)} ms (median)`))
+  const r = runChild(['stats', 'breakwater', CFG.stats.circuits, CFG.stats.reps, CFG.stats.warmMs], { exposeGc: true })
+  if (!r.error) {
+    r.medianMs = median(r.timesMs)
+    r.p90Ms = quantile(r.timesMs, 0.9)
+  }
+  log(`  getAllCircuitBreakerStats over ${CFG.stats.circuits}: ` + (r.error ||
+    `${r.medianMs.toFixed(3)} ms (median of ${r.timesMs.length} after ${r.warmMs} ms of warm-up; p90 ${r.p90Ms.toFixed(3)} ms; first read of the process ${r.firstMs.toFixed(3)} ms)`))
   return r
 }
 

@@ -274,9 +274,11 @@ pub fn take_counts(circuit: u32) -> Result<Vec<f64>> {
 
 const STATS_LEN: usize = 44;
 
-/// Rounded to 3 decimals, as the stats report them.
+/// Rounded to 3 decimals, as the stats report them. Rates and latencies are finite and not
+/// negative; the cast (saturating) stands in for `round`, a libm call on baseline x86-64 that
+/// took 4% of a stats read.
 fn r3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
+    ((x * 1000.0 + 0.5) as u64) as f64 / 1000.0
 }
 
 fn opt(v: Option<u64>) -> f64 {
@@ -341,29 +343,27 @@ pub fn stats(circuit: u32) -> Result<Float64Array> {
     Ok(Float64Array::new(v))
 }
 
-thread_local! {
-    /// The rows of the last `all_stats_into`, kept so the next call allocates nothing.
-    static ROWS: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
 /// Every registered circuit's stats in one call: `STATS_LEN` numbers each, the circuit's id
 /// and serial last (the JS layer knows names by id; `name_of` tells it the ones it does not).
-/// Written into a buffer the caller keeps (a new 350 KB array per call for 1,000 circuits was
-/// half the cost of getAllCircuitBreakerStats). Returns how many numbers the rows take; if
-/// that is more than `out` holds, nothing is written and the caller grows `out`.
+/// Written straight into a buffer the caller keeps (a new 350 KB array per call for 1,000
+/// circuits was half the cost of getAllCircuitBreakerStats). Returns how many numbers the rows
+/// take; if that is more than `out` holds, the rows that did not fit are left out and the
+/// caller grows `out` and asks again.
 #[napi(catch_unwind)]
 pub fn all_stats_into(mut out: Float64ArraySlice) -> u32 {
-    ROWS.with(|rows| {
-        let mut data = rows.borrow_mut();
-        data.clear();
-        registry::each_stats(ticker::touch(), |e, st, config, tc| push_stats(&mut data, e.id, e.serial, st, config, tc));
-        // Safety: the JS thread that owns `out` is inside this call; nothing else writes it.
-        let dst = unsafe { out.as_mut() };
-        if data.len() <= dst.len() {
-            dst[..data.len()].copy_from_slice(&data);
+    // Safety: the JS thread that owns `out` is inside this call; nothing else writes it.
+    let dst = unsafe { out.as_mut() };
+    let mut row = Vec::with_capacity(STATS_LEN);
+    let mut len = 0usize;
+    registry::each_stats(ticker::touch(), |e, st, config, tc| {
+        row.clear();
+        push_stats(&mut row, e.id, e.serial, st, config, tc);
+        if let Some(d) = dst.get_mut(len..len + STATS_LEN) {
+            d.copy_from_slice(&row);
         }
-        data.len() as u32
-    })
+        len += STATS_LEN;
+    });
+    len as u32
 }
 
 #[napi(object)]

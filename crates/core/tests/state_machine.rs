@@ -811,3 +811,48 @@ fn a_probe_turned_away_by_the_fleet_frees_its_slot_and_counts_as_rejected() {
     assert_eq!(c.stats(t).counters.successes + c.stats(t).counters.failures, 4, "neither success nor failure");
     assert!(matches!(c.try_acquire(t).0, Permit::Probe(_)), "the slot is free again");
 }
+
+/// The failure budget read off in closed form must be exactly what a search over the rule
+/// finds: the largest x with F + x < thr * max(C + x, min), or 0.
+#[test]
+fn failure_budget_closed_form_matches_the_rule_exactly() {
+    const CAP: u64 = 1 << 20;
+    let reference = |f: u64, c: u64, thr: f64, min: f64| -> u32 {
+        let safe = |x: u64| (f + x) as f64 + 1e-9 < thr * ((c + x) as f64).max(min);
+        if !safe(1) {
+            return 0;
+        }
+        // linear where it is small, then doubling + bisection: no shared code with `budget`
+        let mut x = 1;
+        while x < CAP && safe(x + 1) {
+            if x > 4096 {
+                let (mut lo, mut hi) = (x, CAP);
+                if safe(hi) {
+                    return CAP as u32;
+                }
+                while hi - lo > 1 {
+                    let m = (lo + hi) / 2;
+                    if safe(m) { lo = m } else { hi = m }
+                }
+                return lo as u32;
+            }
+            x += 1;
+        }
+        x as u32
+    };
+    let thresholds = [0.01, 0.1, 0.25, 1.0 / 3.0, 0.5, 0.6, 2.0 / 3.0, 0.75, 0.9, 0.99, 0.999, 1.0];
+    for &thr in &thresholds {
+        for min in [1.0, 2.0, 5.0, 10.0, 20.0, 100.0, 1000.0] {
+            for c in (0..120u64).chain([999, 1000, 1001, 65_536, 1_000_003]) {
+                for f in (0..=c.min(120)).chain([c / 2, c.saturating_sub(1), c]) {
+                    let f = f.min(c);
+                    assert_eq!(
+                        breakwater_core::state_machine::budget(f, c, thr, min, CAP),
+                        reference(f, c, thr, min),
+                        "F={f} C={c} thr={thr} min={min}"
+                    );
+                }
+            }
+        }
+    }
+}
