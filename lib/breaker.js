@@ -263,16 +263,15 @@ class CircuitBreaker {
     this._failing = false
     this._countErr = (e) => {
       try {
-        if (!this._fast || this._isFailure !== null || !this._countFailure()) this._settleErr(e, 0, 0, false)
+        if (!this._countPlainFailure()) this._settleErr(e, 0, 0, false)
       } catch (x) {
         // nothing may reject this reaction's promise: nobody handles it
         this._log('error', `breakwater: counting a failure of '${this.name}' failed: ${x && x.message}`)
       }
     }
-    const ok = this._ok
     this._okAfterFailure = (v) => {
       this._failing = false
-      return ok(v)
+      return this._ok(v)
     }
     if (o.onStateChange) this.on('stateChange', o.onStateChange)
     track(this)
@@ -301,9 +300,13 @@ class CircuitBreaker {
   _makeErr() {
     return (e) => {
       if (this._fallback === null) this._failing = true
-      if (this._fast && this._isFailure === null && this._countFailure()) return this._fallback === null ? new Rethrow(e) : this._fallbackOr(e)
-      return this._settleErr(e, 0, 0, false)
+      return this._countPlainFailure() ? this._fallbackOr(e) : this._settleErr(e, 0, 0, false)
     }
+  }
+
+  /** A fast-path failure with nothing to decide (no isFailure, within the budget), counted. */
+  _countPlainFailure() {
+    return this._fast && this._isFailure === null && this._countFailure()
   }
 
   /** The success handler of the fast path: one counter bump in this instance's lane. */
