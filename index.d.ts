@@ -71,6 +71,13 @@ export interface CircuitNumericOptions {
   timeout?: number
   /** How long (ms) the circuit stays OPEN before it lets a probe through. Default 60 000 (or `CIRCUIT_BREAKER_RESET_TIMEOUT`). */
   resetTimeout?: number
+  /**
+   * Backs off the open period after failed probes: the first open period is `resetTimeout`;
+   * each re-open after a failed probe (or a `halfOpenTimeout`) multiplies the previous period
+   * by `multiplier`, capped at `maxMs`; closing resets it. Off by default. Kept in the shared
+   * circuit, so every thread (and, through snapshots, the fleet) sees the same `nextAttemptAt`.
+   */
+  resetBackoff?: ResetBackoff | null
   /** At most this many probe calls in flight while HALF_OPEN; others are rejected. Default 1. */
   halfOpenMaxRequests?: number
   /** This many consecutive probe successes close the circuit. Default 1. */
@@ -85,6 +92,16 @@ export interface CircuitNumericOptions {
 }
 
 /** Options of `new CircuitBreaker(options)`. */
+/** `resetBackoff`: resilience4j's wait-interval function, cockatiel's `halfOpenAfter` backoff. */
+export interface ResetBackoff {
+  /** Each re-open after a failed probe multiplies the previous open period by this (1–1000). Default 2. */
+  multiplier?: number
+  /** No open period is longer (ms; at least `resetTimeout`). Default 10 × `resetTimeout`. */
+  maxMs?: number
+  /** A fraction 0–1: each period is spread randomly by up to this much of itself, never past `maxMs`. Default 0. */
+  jitter?: number
+}
+
 export interface CircuitBreakerOptions<TFallback = unknown> extends CircuitNumericOptions {
   /** Required: the circuit's identity in the process-wide registry (shared by worker threads). */
   name: string
@@ -110,8 +127,10 @@ export interface CircuitBreakerOptions<TFallback = unknown> extends CircuitNumer
    */
   logger?: Logger | null
   /**
-   * false: a pass-through that never rejects but still records stats. Default true
-   * (or `CIRCUIT_BREAKER_ENABLED`). Belongs to this instance.
+   * false: metrics-only (resilience4j's METRICS_ONLY): a pass-through that never rejects and
+   * still records its outcomes in the stats, but never changes the circuit's state (no
+   * transition, event or log line follows from its outcomes, here, in another thread or
+   * through a store). Default true (or `CIRCUIT_BREAKER_ENABLED`). Belongs to this instance.
    */
   enabled?: boolean
   /** A snapshot from `toJSON()` to start the circuit in (used when this call creates the circuit). */

@@ -48,6 +48,7 @@ const collected = new FinalizationRegistry(({ cid, ref, name, off }) => {
     set.delete(ref)
     if (set.size === 0) byCircuit.delete(cid)
   }
+  if (byName.get(name) === ref) byName.delete(name)
   const lane = threadLanes.get(cid)
   if (lane !== undefined && --lane.users === 0) {
     threadLanes.delete(cid)
@@ -77,6 +78,8 @@ function track(b) {
   set.add(ref)
   const first = byName.get(b.name)
   if (first === undefined || first.deref() === undefined || first.deref()._disposed) byName.set(b.name, ref)
+  // Every thread hears of other threads' transitions, so its handlers follow the generation.
+  listenToOtherThreads()
   const off = !b._enabled
   if (off) disabled.set(b.name, (disabled.get(b.name) || 0) + 1)
   collected.register(b, { cid: b._cid, ref, name: b.name, off })
@@ -150,12 +153,14 @@ class Rethrow {
 }
 
 class TimedCall {
-  constructor(queue, probe, t0, timeoutMs, deadline) {
+  constructor(queue, probe, t0, timeoutMs, deadline, gen) {
     this.queue = queue
     this.probe = probe
     this.t0 = t0
     this.timeoutMs = timeoutMs
     this.deadline = deadline
+    // the circuit's generation when the call was let through (see _useGeneration)
+    this.gen = gen
     this.done = false
     this.ctrl = null
     this.resolve = R
@@ -258,12 +263,28 @@ class CircuitBreaker {
     this._fbWantsError = this._fallback !== null && (this._fallback.length > 0 || /\.\.\.|arguments|\[native code\]/.test(Function.prototype.toString.call(this._fallback)))
     this._fast = false
     this._refreshFast()
-    this._ok = this._makeOk()
-    this._err = this._makeErr()
     this._failing = false
+    this._useGeneration(this._seq)
+    if (o.onStateChange) this.on('stateChange', o.onStateChange)
+    track(this)
+    this._lastState = this._modeState(Atomics.load(this._C, this._ci))
+  }
+
+  /**
+   * Generations (gobreaker): the fast path's handlers belong to the generation (the circuit's
+   * sequence word, which moves when the circuit leaves CLOSED and at every transition after)
+   * they were made in. A call keeps the handlers it was admitted with; if the circuit has
+   * moved on when it settles, its outcome goes to the lifetime counters only (native code
+   * decides, see record_from in state_machine.rs). Rebuilt when this instance sees a
+   * transition: the success path itself pays one load and compare.
+   */
+  _useGeneration(g) {
+    this._g = g
+    const ok = (this._ok = this._makeOk(g))
+    this._err = this._makeErr(g)
     this._countErr = (e) => {
       try {
-        if (!this._countPlainFailure()) this._settleErr(e, 0, 0, false)
+        if (!this._countPlainFailure(g)) this._settleErr(e, 0, 0, false, g)
       } catch (x) {
         // nothing may reject this reaction's promise: nobody handles it
         this._log('error', `breakwater: counting a failure of '${this.name}' failed: ${x && x.message}`)
@@ -271,11 +292,8 @@ class CircuitBreaker {
     }
     this._okAfterFailure = (v) => {
       this._failing = false
-      return this._ok(v)
+      return ok(v)
     }
-    if (o.onStateChange) this.on('stateChange', o.onStateChange)
-    track(this)
-    this._lastState = this._modeState(Atomics.load(this._C, this._ci))
   }
 
   /** The fast path is for plain enabled breakers without per-call listeners or predicates. */
@@ -297,36 +315,37 @@ class CircuitBreaker {
    * when the failure path is hot - pays the cheap form; a lone failure costs one success the
    * extra reaction.
    */
-  _makeErr() {
+  _makeErr(g) {
     return (e) => {
       if (this._fallback === null) this._failing = true
-      return this._countPlainFailure() ? this._fallbackOr(e) : this._settleErr(e, 0, 0, false)
+      return this._countPlainFailure(g) ? this._fallbackOr(e) : this._settleErr(e, 0, 0, false, g)
     }
   }
 
-  /** A fast-path failure with nothing to decide (no isFailure, within the budget), counted. */
-  _countPlainFailure() {
-    return this._fast && this._isFailure === null && this._countFailure()
+  /** A fast-path failure of generation g with nothing to decide (no isFailure, within the budget), counted. */
+  _countPlainFailure(g) {
+    return this._fast && this._isFailure === null && this._seqNow() === g && this._countFailure()
   }
 
   /** The success handler of the fast path: one counter bump in this instance's lane. */
-  _makeOk() {
+  _makeOk(g) {
     const L = this._L
     const li = this._li + S.OK
     const C = this._C
     const ci = this._ci
+    const si = ci + S.SEQ
     if (this._timeWindow) {
       return (v) => {
         // A new time bucket (or a parked clock, +Infinity) flushes first, so the batched
         // successes always belong to the bucket they happened in.
         if (CLOCK[CLOCK_F64] >= this._bucketEnd) this._flush()
-        if (Atomics.load(C, ci) === M_CLOSED) Atomics.add(L, li, 1)
-        else this._settleNative(0, 0)
+        if (Atomics.load(C, ci) === M_CLOSED && Atomics.load(C, si) === g) Atomics.add(L, li, 1)
+        else this._settleNative(0, 0, g)
         return v
       }
     }
     return (v) => {
-      if (Atomics.load(C, ci) !== M_CLOSED) this._settleNative(0, 0)
+      if (Atomics.load(C, ci) !== M_CLOSED || Atomics.load(C, si) !== g) this._settleNative(0, 0, g)
       else if (Atomics.add(L, li, 1) >= FLUSH_AT) this._flush()
       return v
     }
@@ -425,6 +444,7 @@ class CircuitBreaker {
 
   _run(action, probe, t0, timeout) {
     if (timeout > 0) return this._runTimed(action, probe, t0, timeout)
+    const gen = this._seqNow()
     let p
     try {
       p = typeof action === 'function' ? action(NEVER) : action
@@ -433,8 +453,8 @@ class CircuitBreaker {
     }
     if (!(p instanceof Promise)) p = Promise.resolve(p)
     return p.then(
-      (v) => this._settleOk(v, probe, t0),
-      (e) => this._settleErr(e, probe, t0, false),
+      (v) => this._settleOk(v, probe, t0, gen),
+      (e) => this._settleErr(e, probe, t0, false, gen),
     )
   }
 
@@ -475,7 +495,7 @@ class CircuitBreaker {
     const now = Date.now()
     const d = new Promise(exec)
     const q = timeoutMs === this._timeout && this._dl !== null ? this._dl : this._deadlinesFor(timeoutMs)
-    const call = new TimedCall(q, probe, t0, timeoutMs, now + timeoutMs)
+    const call = new TimedCall(q, probe, t0, timeoutMs, now + timeoutMs, this._seqNow())
     q.add(call)
     let p
     try {
@@ -509,10 +529,10 @@ class CircuitBreaker {
     if (call.done) return // timed out already: the late result is ignored
     call.done = true
     call.queue.settled()
-    if (call.probe === 0 && call.t0 === 0 && this._fast) call.resolve(this._ok(v))
+    if (call.probe === 0 && call.t0 === 0 && this._fast && call.gen === this._g) call.resolve(this._ok(v))
     else {
       try {
-        call.resolve(this._settleOk(v, call.probe, call.t0))
+        call.resolve(this._settleOk(v, call.probe, call.t0, call.gen))
       } catch (e) {
         call.reject(e)
       }
@@ -524,7 +544,7 @@ class CircuitBreaker {
     call.done = true
     call.queue.settled()
     try {
-      call.resolve(this._settleErr(e, call.probe, call.t0, false))
+      call.resolve(this._settleErr(e, call.probe, call.t0, false, call.gen))
     } catch (x) {
       call.reject(x)
     }
@@ -535,7 +555,7 @@ class CircuitBreaker {
     if (call.ctrl !== null) call.ctrl.abort(err)
     if (this._listeners !== null) this._emit('timeout', { name: this.name, timeoutMs: call.timeoutMs })
     try {
-      call.resolve(this._settleErr(err, call.probe, call.t0, true))
+      call.resolve(this._settleErr(err, call.probe, call.t0, true, call.gen))
     } catch (x) {
       call.reject(x)
     }
@@ -543,21 +563,21 @@ class CircuitBreaker {
 
   // ---- outcomes --------------------------------------------------------------------------
 
-  _settleOk(v, probe, t0) {
+  _settleOk(v, probe, t0, gen) {
     let slow = false
     if (t0 !== 0) {
       const ms = performance.now() - t0
       slow = this._slowMs > 0 && ms > this._slowMs
       this._sample(ms)
     }
-    if (probe !== 0 || slow || this._shouldTrip !== null || !this._enabled || Atomics.load(this._C, this._ci) !== M_CLOSED) {
-      this._settleNative(slow ? 4 : 0, probe)
+    if (probe !== 0 || slow || this._shouldTrip !== null || !this._enabled || Atomics.load(this._C, this._ci) !== M_CLOSED || gen !== this._g || this._seqNow() !== gen) {
+      this._settleNative(slow ? 4 : 0, probe, gen)
       if (probe !== 0 && this._link !== null) this._link.probeDone()
     } else {
       this._ok(v)
     }
     if (this._listeners !== null) this._emit('success', { name: this.name })
-    if (this._shouldTrip !== null) this._checkPredicate()
+    if (this._shouldTrip !== null && this._enabled) this._checkPredicate()
     return v
   }
 
@@ -565,7 +585,7 @@ class CircuitBreaker {
    * The fallback's value, or (without a fallback) a Rethrow of the error: what the call
    * resolves to. A fallback that throws throws here; the caller makes that the call's result.
    */
-  _settleErr(e, probe, t0, isTimeout) {
+  _settleErr(e, probe, t0, isTimeout, gen) {
     if (!isTimeout && this._isFailure !== null) {
       let failure = true
       try {
@@ -588,12 +608,12 @@ class CircuitBreaker {
       slow = this._slowMs > 0 && ms > this._slowMs
       this._sample(ms)
     }
-    if (probe !== 0 || slow || isTimeout || !this._countFailure()) {
-      this._settleNative(1 | (slow ? 4 : 0) | (isTimeout ? 8 : 0), probe)
+    if (probe !== 0 || slow || isTimeout || this._seqNow() !== gen || !this._countFailure()) {
+      this._settleNative(1 | (slow ? 4 : 0) | (isTimeout ? 8 : 0), probe, gen)
       if (probe !== 0 && this._link !== null) this._link.probeDone()
     }
     if (this._listeners !== null) this._emit('failure', { name: this.name, error: e, timeout: isTimeout })
-    if (this._shouldTrip !== null) this._checkPredicate()
+    if (this._shouldTrip !== null && this._enabled) this._checkPredicate()
     return this._fallbackOr(e)
   }
 
@@ -626,9 +646,13 @@ class CircuitBreaker {
     return true
   }
 
-  _settleNative(kind, probe) {
+  /**
+   * One outcome into native code. `gen`: the generation the call was admitted in. A breaker
+   * made with `enabled: false` is metrics-only (+16): its outcomes are recorded, never decide.
+   */
+  _settleNative(kind, probe, gen) {
     const before = this._seqNow()
-    native.settle(this._lane, kind, probe)
+    native.settle(this._lane, this._enabled ? kind : kind | 16, probe, gen)
     this._sync(before)
   }
 
@@ -741,6 +765,9 @@ class CircuitBreaker {
   }
 
   _deliver(rows, logAfter) {
+    // A transition ends the generation the handlers belong to: calls admitted from now on get new ones.
+    const g = Atomics.load(this._C, this._ci + S.SEQ)
+    if (g !== this._g) this._useGeneration(g)
     for (let i = 0; i < rows.length; i += 5) {
       const seq = rows[i]
       if (seq <= this._seq) continue
@@ -986,6 +1013,17 @@ function syncAll() {
 // Circuit names by serial (ids are slots and get reused; serials never do).
 const names = new Map()
 
+/**
+ * After a read of every circuit's rows (`serials` of the live ones): forgets the names of
+ * circuits that are gone, once they are more than the live ones (amortised O(1) per read).
+ */
+function pruneNames(live, serialAt) {
+  if (names.size <= 2 * live + 64) return
+  const keep = new Set()
+  for (let i = 0; i < live; i++) keep.add(serialAt(i))
+  for (const k of names.keys()) if (!keep.has(k)) names.delete(k)
+}
+
 /** The name of the circuit in slot `id` with serial `serial`, or undefined if it is gone. */
 function nameOf(id, serial) {
   let n = names.get(serial)
@@ -998,4 +1036,4 @@ function nameOf(id, serial) {
   return n
 }
 
-module.exports = { CircuitBreaker, statsObject, localsOf, localNamed, syncAll, nameOf, isEnabled, noop, EVENTS }
+module.exports = { CircuitBreaker, statsObject, localsOf, localNamed, syncAll, nameOf, pruneNames, isEnabled, noop, EVENTS }

@@ -24,8 +24,8 @@ const MAX_MS = 2_147_483_647
 const NUMERIC = ['failureThreshold', 'minimumRequests', 'consecutiveFailures', 'slowCallDurationMs',
   'slowCallRateThreshold', 'timeout', 'resetTimeout', 'halfOpenMaxRequests', 'successThreshold', 'halfOpenTimeout']
 const FUNCTIONS = ['fallback', 'isFailure', 'shouldTrip', 'onStateChange']
-const KNOWN = new Set(['name', ...NUMERIC, 'window', 'enabled', 'logger', 'initialState', 'store', ...FUNCTIONS])
-const CONFIGURABLE = new Set([...NUMERIC, 'window', 'enabled', 'logger', 'store'])
+const KNOWN = new Set(['name', ...NUMERIC, 'window', 'enabled', 'logger', 'initialState', 'store', 'resetBackoff', ...FUNCTIONS])
+const CONFIGURABLE = new Set([...NUMERIC, 'window', 'enabled', 'logger', 'store', 'resetBackoff'])
 const HINTS = {
   errorThresholdPercentage: "use failureThreshold (a fraction: 50% is 0.5)",
   volumeThreshold: 'use minimumRequests',
@@ -81,6 +81,7 @@ function check(name, v) {
       // The circuit keeps these in whole ms: refuse a fraction rather than truncate it.
       return num(name, v, { min: 0, max: MAX_MS, int: true, unit: ' (ms)' })
     case 'window': return checkWindow(v)
+    case 'resetBackoff': return checkBackoff(v)
     case 'enabled':
       if (typeof v !== 'boolean') throw new TypeError(`breakwater: option enabled must be true or false, got ${show(v)}`)
       return v
@@ -156,6 +157,34 @@ function checkSnapshot(v) {
     throw new TypeError(`breakwater: option initialState.nextAttemptAt must be epoch ms or null, got ${show(next)}`)
   }
   return { state, forced: forced === true, nextAttemptAt: next == null ? null : next }
+}
+
+/**
+ * `resetBackoff: { multiplier = 2, maxMs = 10 × resetTimeout, jitter = 0 }`; `maxMs` is filled
+ * in by `resolve`, which knows resetTimeout. `false` or null: off.
+ */
+function checkBackoff(v) {
+  if (v === null || v === false) return null
+  if (typeof v !== 'object' || Array.isArray(v)) {
+    throw new TypeError(`breakwater: option resetBackoff must be an object { multiplier?, maxMs?, jitter? }, got ${show(v)}`)
+  }
+  let keys
+  try {
+    keys = Object.keys(v)
+  } catch (e) {
+    throw new TypeError(`breakwater: option resetBackoff could not be read: ${e && e.message}`)
+  }
+  for (const k of keys) {
+    if (k !== 'multiplier' && k !== 'maxMs' && k !== 'jitter') throw new TypeError(`breakwater: unknown option resetBackoff.${k} (known: multiplier, maxMs, jitter)`)
+  }
+  const multiplier = read(v, 'multiplier', 'resetBackoff.multiplier')
+  const maxMs = read(v, 'maxMs', 'resetBackoff.maxMs')
+  const jitter = read(v, 'jitter', 'resetBackoff.jitter')
+  return {
+    multiplier: multiplier === undefined ? 2 : num('resetBackoff.multiplier', multiplier, { min: 1, max: 1000 }),
+    maxMs: maxMs === undefined ? undefined : num('resetBackoff.maxMs', maxMs, { min: 0, max: MAX_MS, int: true, unit: ' (ms)' }),
+    jitter: jitter === undefined ? 0 : num('resetBackoff.jitter', jitter, { min: 0, max: 1 }),
+  }
 }
 
 function checkWindow(w) {
@@ -271,6 +300,14 @@ function resolve(options) {
     throw new RangeError('breakwater: option slowCallRateThreshold needs slowCallDurationMs (the duration above which a call counts as slow)')
   }
   if (!('logger' in out)) out.logger = console
+  if (out.resetBackoff) {
+    const b = out.resetBackoff
+    const maxMs = b.maxMs === undefined ? Math.min(MAX_MS, 10 * out.resetTimeout) : b.maxMs
+    if (maxMs < out.resetTimeout) {
+      throw new RangeError(`breakwater: option resetBackoff.maxMs must be at least resetTimeout (${out.resetTimeout} ms), got ${maxMs}`)
+    }
+    out.resetBackoff = { multiplier: b.multiplier, maxMs, jitter: b.jitter }
+  }
   return out
 }
 
@@ -292,6 +329,9 @@ function native(o) {
     windowSize: w.type === 'count' ? w.size : 0,
     windowDurationMs: w.type === 'time' ? w.durationMs : 0,
     windowBuckets: w.type === 'time' ? w.buckets : 0,
+    resetBackoffMultiplier: o.resetBackoff ? o.resetBackoff.multiplier : undefined,
+    resetBackoffMaxMs: o.resetBackoff ? o.resetBackoff.maxMs : undefined,
+    resetBackoffJitter: o.resetBackoff ? o.resetBackoff.jitter : undefined,
   }
 }
 
@@ -312,6 +352,7 @@ function fromNative(n) {
     window: n.windowType === 'count'
       ? { type: 'count', size: n.windowSize }
       : { type: 'time', durationMs: n.windowDurationMs, buckets: n.windowBuckets },
+    resetBackoff: n.resetBackoffMultiplier == null ? null : { multiplier: n.resetBackoffMultiplier, maxMs: n.resetBackoffMaxMs, jitter: n.resetBackoffJitter },
   }
 }
 

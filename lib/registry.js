@@ -2,7 +2,7 @@
 // Module-level functions over every circuit of the process (all threads).
 
 const { native, STATS_LEN } = require('./shared.js')
-const { CircuitBreaker, statsObject, localNamed, syncAll, nameOf, isEnabled } = require('./breaker.js')
+const { CircuitBreaker, statsObject, localNamed, syncAll, nameOf, pruneNames, isEnabled } = require('./breaker.js')
 const options = require('./options.js')
 
 /** @returns {Record<string, object>} every registered circuit's stats, by name */
@@ -28,6 +28,9 @@ function readRows() {
     rows = new Float64Array(Math.ceil((n * 1.25) / STATS_LEN) * STATS_LEN)
     n = native.allStatsInto(rows)
   }
+  // Names of disposed circuits must not pile up (a circuit per tenant, for days).
+  const data = rows
+  pruneNames(n / STATS_LEN, (i) => data[i * STATS_LEN + STATS_LEN - 1])
   return n
 }
 

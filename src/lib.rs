@@ -10,7 +10,7 @@
 use breakwater_core::arena::{self, layout};
 use breakwater_core::registry::{self, Control, RegistryError};
 use breakwater_core::ticker::{self, now_ms};
-use breakwater_core::{Config, Outcome, Reason, State, WindowKind};
+use breakwater_core::{Backoff, Config, Outcome, Reason, State, WindowKind};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
@@ -38,6 +38,10 @@ pub struct CircuitOptions {
     pub window_size: u32,
     pub window_duration_ms: f64,
     pub window_buckets: u32,
+    /// `resetBackoff`, all three or none (the JS layer fills in the defaults).
+    pub reset_backoff_multiplier: Option<f64>,
+    pub reset_backoff_max_ms: Option<f64>,
+    pub reset_backoff_jitter: Option<f64>,
 }
 
 impl CircuitOptions {
@@ -59,6 +63,10 @@ impl CircuitOptions {
             success_threshold: self.success_threshold,
             half_open_timeout_ms: self.half_open_timeout as u64,
             window,
+            reset_backoff: match (self.reset_backoff_multiplier, self.reset_backoff_max_ms, self.reset_backoff_jitter) {
+                (Some(multiplier), Some(max_ms), Some(jitter)) => Some(Backoff { multiplier, max_ms: max_ms as u64, jitter }),
+                _ => None,
+            },
         })
     }
 
@@ -82,6 +90,9 @@ impl CircuitOptions {
             window_size,
             window_duration_ms,
             window_buckets,
+            reset_backoff_multiplier: c.reset_backoff.map(|b| b.multiplier),
+            reset_backoff_max_ms: c.reset_backoff.map(|b| b.max_ms as f64),
+            reset_backoff_jitter: c.reset_backoff.map(|b| b.jitter),
         }
     }
 }
@@ -123,9 +134,61 @@ pub struct Lane {
 
 /// A new lane for circuit `circuit` (one per thread and circuit; see lib/breaker.js).
 #[napi(catch_unwind)]
-pub fn new_lane(circuit: u32) -> Result<Lane> {
+pub fn new_lane(env: &Env, circuit: u32) -> Result<Lane> {
     let (l, bucket_end) = registry::add_lane(circuit, ticker::touch()).map_err(js_err)?;
+    env_lanes::add(env, l.id);
     Ok(Lane { lane_id: l.id, lane_chunk: l.chunk(), lane_base: l.base(), bucket_end })
+}
+
+/// The lanes of each JavaScript environment (the main thread, each worker), so that they are
+/// detached when it goes away. JS detaches a lane when its last instance is collected, but a
+/// FinalizationRegistry never runs at thread exit: without this, a worker that exits or is
+/// terminated while holding a HALF_OPEN probe would leave the circuit HALF_OPEN for good.
+mod env_lanes {
+    use super::*;
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    /// env (as an address) → its lanes
+    static LANES: Mutex<Option<HashMap<usize, Vec<u32>>>> = Mutex::new(None);
+
+    fn with<R>(f: impl FnOnce(&mut HashMap<usize, Vec<u32>>) -> R) -> R {
+        let mut g = LANES.lock().unwrap_or_else(|e| e.into_inner());
+        f(g.get_or_insert_with(HashMap::new))
+    }
+
+    pub fn add(env: &Env, lane: u32) {
+        let key = env.raw() as usize;
+        let first = with(|m| {
+            let v = m.entry(key).or_default();
+            v.push(lane);
+            v.len() == 1
+        });
+        if first {
+            // Runs when the environment is torn down: worker exit, worker.terminate(),
+            // process exit. If it cannot be registered, lanes are still detached by the GC.
+            let _ = env.add_env_cleanup_hook(key, release);
+        }
+    }
+
+    /// The environment `key` is going away: detach its lanes (their counts stay with the
+    /// circuits, their probe permits are given back).
+    fn release(key: usize) {
+        let lanes = with(|m| m.remove(&key)).unwrap_or_default();
+        let now = ticker::touch();
+        for lane in lanes {
+            let _ = std::panic::catch_unwind(|| registry::detach(lane, now));
+        }
+    }
+
+    pub fn remove(env: &Env, lane: u32) {
+        let key = env.raw() as usize;
+        with(|m| {
+            if let Some(v) = m.get_mut(&key) {
+                v.retain(|&l| l != lane);
+            }
+        });
+    }
 }
 
 /// Maps chunk `index` of the shared arena as an Int32Array. The memory lives as long as the
@@ -185,17 +248,27 @@ pub fn acquire(lane: u32) -> Result<i32> {
 }
 
 /// Records one outcome. `kind`: 0 success, 1 failure, 2 ignored, 3 not run (a probe the
-/// store's fleet-wide permit turned away); +4 slow; +8 timeout.
-/// `probe` is what `acquire` returned. Returns the new mode word.
+/// store's fleet-wide permit turned away); +4 slow; +8 timeout; +16 metrics only (an
+/// `enabled: false` instance: recorded, decides nothing).
+/// `probe` is what `acquire` returned; `admitted`, the circuit's sequence word when the call
+/// was let through (its generation). Returns the new mode word.
 #[napi(catch_unwind)]
-pub fn settle(lane: u32, kind: u32, probe: i32) -> Result<i32> {
+pub fn settle(lane: u32, kind: u32, probe: i32, admitted: Option<i32>) -> Result<i32> {
     let outcome = match kind & 3 {
         0 => Outcome::Success,
         1 => Outcome::Failure,
         2 => Outcome::Ignored,
         _ => Outcome::NotRun,
     };
-    registry::settle(lane, ticker::touch(), outcome, kind & 4 != 0, kind & 8 != 0, probe).map_err(js_err)
+    let s = registry::Settle {
+        outcome,
+        slow: kind & 4 != 0,
+        timeout: kind & 8 != 0,
+        probe,
+        admitted: admitted.map(|a| a as u32),
+        metrics_only: kind & 16 != 0,
+    };
+    registry::settle_from(lane, ticker::touch(), s).map_err(js_err)
 }
 
 /// A latency sample measured on a slow path, in microseconds.
@@ -428,7 +501,8 @@ pub fn reasons() -> Vec<String> {
 
 /// The instance behind `lane` is gone; its counts stay with the circuit.
 #[napi(catch_unwind)]
-pub fn detach(lane: u32) -> Result<()> {
+pub fn detach(env: &Env, lane: u32) -> Result<()> {
+    env_lanes::remove(env, lane);
     registry::detach(lane, ticker::touch()).map_err(js_err)
 }
 

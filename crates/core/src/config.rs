@@ -25,6 +25,24 @@ impl WindowKind {
     }
 }
 
+/// `resetBackoff`: how the open period grows after each failed probe (resilience4j's
+/// wait-interval function, cockatiel's `halfOpenAfter` backoff).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Backoff {
+    /// Each re-open after a failed probe multiplies the previous period by this (>= 1).
+    pub multiplier: f64,
+    /// No period is longer than this (ms); at least `reset_timeout_ms`.
+    pub max_ms: u64,
+    /// A fraction in [0, 1]: each period is spread randomly by up to this much of itself.
+    pub jitter: f64,
+}
+
+impl Backoff {
+    pub fn to_js(&self) -> String {
+        format!("{{ multiplier: {}, maxMs: {}, jitter: {} }}", self.multiplier, self.max_ms, self.jitter)
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     /// Opens when `failures / calls >= failure_threshold` (a fraction in (0, 1]).
@@ -48,6 +66,8 @@ pub struct Config {
     /// Re-open when no probe settled this long (ms) after entering HALF_OPEN; 0 = off.
     pub half_open_timeout_ms: u64,
     pub window: WindowKind,
+    /// `resetBackoff`; None = every open period is `reset_timeout_ms`.
+    pub reset_backoff: Option<Backoff>,
 }
 
 impl Default for Config {
@@ -64,6 +84,7 @@ impl Default for Config {
             success_threshold: 1,
             half_open_timeout_ms: 0,
             window: WindowKind::Time { duration_ms: 60_000, buckets: 10 },
+            reset_backoff: None,
         }
     }
 }
@@ -88,6 +109,17 @@ impl Config {
         }
         if self.success_threshold == 0 {
             return Err("successThreshold must be at least 1".into());
+        }
+        if let Some(b) = self.reset_backoff {
+            if !(b.multiplier >= 1.0 && b.multiplier <= 1000.0) {
+                return Err(format!("resetBackoff.multiplier must be in [1, 1000], got {}", b.multiplier));
+            }
+            if !(0.0..=1.0).contains(&b.jitter) {
+                return Err(format!("resetBackoff.jitter must be a fraction in [0, 1], got {}", b.jitter));
+            }
+            if b.max_ms < self.reset_timeout_ms {
+                return Err(format!("resetBackoff.maxMs must be at least resetTimeout ({}), got {}", self.reset_timeout_ms, b.max_ms));
+            }
         }
         match self.window {
             WindowKind::Count { size } if size == 0 || size > 1_000_000 => {
@@ -135,6 +167,10 @@ impl Config {
         cmp!(half_open_timeout_ms, "halfOpenTimeout");
         if self.window != other.window {
             return Some(("window", self.window.to_js(), other.window.to_js()));
+        }
+        if self.reset_backoff != other.reset_backoff {
+            let js = |b: &Option<Backoff>| b.map(|b| b.to_js()).unwrap_or_else(|| "undefined".into());
+            return Some(("resetBackoff", js(&self.reset_backoff), js(&other.reset_backoff)));
         }
         None
     }

@@ -21,5 +21,5 @@ pub mod state_machine;
 pub mod ticker;
 pub mod window;
 
-pub use config::{Config, WindowKind};
+pub use config::{Backoff, Config, WindowKind};
 pub use state_machine::{Circuit, Outcome, Permit, Reason, State, Stats, Transition};

@@ -26,6 +26,10 @@ struct LaneState {
     slot: SlotRef,
     /// Start of the time bucket the lane's pending successes belong to.
     epoch_start: u64,
+    /// Half-open probe permits this lane's thread holds, all of generation `probe_gen` (a
+    /// lane belongs to one thread): given back if the thread exits before they settle.
+    probes: u32,
+    probe_gen: u32,
 }
 
 struct Inner {
@@ -330,7 +334,7 @@ pub fn add_lane(circuit_id: u32, now: u64) -> Result<(SlotRef, f64), RegistryErr
     let bucket_end = {
         let mut g = lock(&entry);
         let (start, end) = g.machine.window().bucket_bounds(now);
-        g.lanes.push(LaneState { slot: lane, epoch_start: start });
+        g.lanes.push(LaneState { slot: lane, epoch_start: start, probes: 0, probe_gen: 0 });
         end
     };
     write(|m| m.lanes.insert(lane.id, entry.clone()));
@@ -353,19 +357,51 @@ pub fn flush(lane: u32, now: u64) -> Result<f64, RegistryError> {
 /// Encodes a permit for JS: 0 = run, k > 0 = run as probe of generation k - 1, -1 = rejected.
 pub fn acquire(lane: u32, now: u64) -> Result<i32, RegistryError> {
     let e = circuit_of_lane(lane)?;
-    Ok(e.with(now, |m, _| match m.try_acquire(now).0 {
+    Ok(e.with(now, |m, lanes| match m.try_acquire(now).0 {
         Permit::Allowed => 0,
-        Permit::Probe(gen) => gen as i32 + 1,
+        Permit::Probe(gen) => {
+            if let Some(l) = lanes.iter_mut().find(|l| l.slot.id == lane) {
+                if l.probe_gen != gen {
+                    l.probe_gen = gen;
+                    l.probes = 0;
+                }
+                l.probes += 1;
+            }
+            gen as i32 + 1
+        }
         Permit::Rejected { .. } => -1,
     }))
 }
 
 /// Records one outcome that the fast path could not batch. `probe` is what `acquire` returned.
 pub fn settle(lane: u32, now: u64, outcome: Outcome, slow: bool, timeout: bool, probe: i32) -> Result<i32, RegistryError> {
+    settle_from(lane, now, Settle { outcome, slow, timeout, probe, admitted: None, metrics_only: false })
+}
+
+/// One outcome, with what `Circuit::record_from` needs to know of its call.
+#[derive(Clone, Copy, Debug)]
+pub struct Settle {
+    pub outcome: Outcome,
+    pub slow: bool,
+    pub timeout: bool,
+    /// What `acquire` returned (0: not a probe).
+    pub probe: i32,
+    /// The circuit's transition sequence number (low 32 bits) when the call was let through.
+    pub admitted: Option<u32>,
+    /// An outcome of a metrics-only (`enabled: false`) instance.
+    pub metrics_only: bool,
+}
+
+pub fn settle_from(lane: u32, now: u64, s: Settle) -> Result<i32, RegistryError> {
     let e = circuit_of_lane(lane)?;
-    e.with(now, |m, _| {
-        let probe = if probe > 0 { Some((probe - 1) as u32) } else { None };
-        m.record(now, outcome, slow, timeout, probe);
+    e.with(now, |m, lanes| {
+        let probe = if s.probe > 0 { Some((s.probe - 1) as u32) } else { None };
+        if let Some(gen) = probe {
+            if let Some(l) = lanes.iter_mut().find(|l| l.slot.id == lane && l.probe_gen == gen) {
+                l.probes = l.probes.saturating_sub(1);
+            }
+        }
+        m.record_from(now, s.outcome, s.slow, s.timeout, probe, s.admitted, s.metrics_only);
     });
     Ok(e.slot.slot.get(MODE).load(Ordering::Acquire))
 }
@@ -382,7 +418,7 @@ pub fn counts(lane: u32, now: u64) -> Result<(Totals, u64, u64), RegistryError> 
     let e = circuit_of_lane(lane)?;
     Ok(e.with(now, |m, _| {
         let s = m.stats(now);
-        (s.window, s.consecutive_failures, s.consecutive_successes)
+        (m.voting_totals(now), s.consecutive_failures, s.consecutive_successes)
     }))
 }
 
@@ -430,7 +466,10 @@ pub fn take_counts(circuit_id: u32, now: u64) -> Result<[u64; 3], RegistryError>
     let inner = &mut *g;
     e.drain(inner, now);
     let c = inner.machine.counters;
-    let cur = [c.successes + c.failures, c.failures, c.slow];
+    // Outcomes that vote nowhere here (metrics-only instances, earlier generations) do not
+    // vote in the fleet's window either.
+    let nv = inner.machine.non_voting;
+    let cur = [(c.successes + c.failures).saturating_sub(nv[0]), c.failures.saturating_sub(nv[1]), c.slow.saturating_sub(nv[2])];
     let base = &mut inner.store_taken;
     let mut out = [0u64; 3];
     for i in 0..3 {
@@ -500,7 +539,15 @@ pub fn detach(lane: u32, now: u64) -> Result<(), RegistryError> {
         let inner = &mut *g;
         e.drain(inner, now);
         let pos = inner.lanes.iter().position(|l| l.slot.id == lane);
-        let slot = pos.map(|p| inner.lanes.remove(p).slot);
+        let slot = pos.map(|p| {
+            let l = inner.lanes.remove(p);
+            // Probes still held by a lane that goes away will never settle: give them back,
+            // or the circuit would stay HALF_OPEN with no probe running.
+            if l.probes > 0 {
+                inner.machine.release_probes(l.probe_gen, l.probes);
+            }
+            l.slot
+        });
         e.publish(inner, now);
         (slot, inner.disposed && inner.lanes.is_empty())
     };

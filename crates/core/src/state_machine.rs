@@ -146,6 +146,17 @@ pub struct Circuit {
     probes_in_flight: u32,
     probe_successes: u32,
     probe_gen: u32,
+    /// The open period in force (ms, before jitter): `resetTimeout`, grown by `resetBackoff`
+    /// after each failed probe, back to `resetTimeout` when the circuit closes.
+    open_period_ms: u64,
+    /// xorshift state for `resetBackoff.jitter` (no dependency, no syscall).
+    rng: u64,
+    /// The outcomes of metrics-only (`enabled: false`) instances: stats show them, no rule
+    /// reads them. Made on the first such outcome.
+    metrics_window: Option<Box<Window>>,
+    /// Lifetime [calls, failures, slow] that vote nowhere (metrics-only outcomes, and outcomes
+    /// of an earlier generation): a store must not add them to the fleet's window either.
+    pub non_voting: [u64; 3],
     last_failure_at: Option<u64>,
     last_success_at: Option<u64>,
     log: VecDeque<Transition>,
@@ -179,6 +190,7 @@ pub struct Stats {
 impl Circuit {
     pub fn new(config: Config, now_ms: u64) -> Circuit {
         let window = Window::new(config.window, now_ms);
+        let (open_period_ms, rng) = (config.reset_timeout_ms, (now_ms ^ (&config as *const Config as u64)).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
         Circuit {
             config,
             state: State::Closed,
@@ -193,6 +205,10 @@ impl Circuit {
             probes_in_flight: 0,
             probe_successes: 0,
             probe_gen: 0,
+            open_period_ms,
+            rng,
+            metrics_window: None,
+            non_voting: [0; 3],
             last_failure_at: None,
             last_success_at: None,
             log: VecDeque::with_capacity(4),
@@ -279,10 +295,37 @@ impl Circuit {
         timeout: bool,
         probe: Option<u32>,
     ) -> Option<Transition> {
+        self.record_from(now_ms, outcome, slow, timeout, probe, None, false)
+    }
+
+    /// `record`, knowing more of the call. `admitted`: the transition sequence number (its low
+    /// 32 bits) when the call was let through; if the circuit has moved since, the call belongs
+    /// to an earlier generation (gobreaker): its outcome goes to the lifetime counters only.
+    /// `metrics_only`: an outcome of an `enabled: false` instance, shown in the stats (its
+    /// own window) but never read by a rule.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_from(
+        &mut self,
+        now_ms: u64,
+        outcome: Outcome,
+        slow: bool,
+        timeout: bool,
+        probe: Option<u32>,
+        admitted: Option<u32>,
+        metrics_only: bool,
+    ) -> Option<Transition> {
         // A probe of the current half-open period? Stale probes count in the lifetime
         // counters and the window, but cannot decide for a period they did not start in.
         let live_probe = probe.is_some() && probe == Some(self.probe_gen) && self.state == State::HalfOpen;
-        let stale_probe = probe.is_some() && !live_probe;
+        let stale_probe = (probe.is_some() && !live_probe)
+            || (probe.is_none() && admitted.is_some_and(|s| s != self.seq as u32));
+        let voting = !stale_probe && !metrics_only;
+        if !voting && matches!(outcome, Outcome::Success | Outcome::Failure) {
+            let n = &mut self.non_voting;
+            n[0] += 1;
+            n[1] += (outcome == Outcome::Failure) as u64;
+            n[2] += slow as u64;
+        }
         if live_probe {
             self.probes_in_flight = self.probes_in_flight.saturating_sub(1);
             self.half_open_mark = now_ms;
@@ -298,7 +341,7 @@ impl Circuit {
             }
             Outcome::Success => {
                 self.counters.successes += 1;
-                if !stale_probe {
+                if voting {
                     self.consecutive_successes += 1;
                     self.consecutive_failures = 0;
                 }
@@ -309,7 +352,7 @@ impl Circuit {
                 if timeout {
                     self.counters.timeouts += 1;
                 }
-                if !stale_probe {
+                if voting {
                     self.consecutive_failures += 1;
                     self.consecutive_successes = 0;
                 }
@@ -321,8 +364,14 @@ impl Circuit {
         }
         let failure = outcome == Outcome::Failure;
         if stale_probe {
-            // A probe of an earlier period: it counts in the lifetime counters, but neither in
-            // the window of the period that followed nor in any decision.
+            // A probe of an earlier period, or a call of an earlier generation: it counts in
+            // the lifetime counters, but neither in the window of the period that followed nor
+            // in any decision.
+            return None;
+        }
+        if metrics_only {
+            let w = self.metrics_window.get_or_insert_with(|| Box::new(Window::new(self.config.window, now_ms)));
+            w.record(now_ms, failure, slow, 1);
             return None;
         }
         if !live_probe {
@@ -339,6 +388,19 @@ impl Circuit {
             return None;
         }
         self.evaluate(now_ms)
+    }
+
+    /// The window the rules read (without metrics-only outcomes): what `shouldTrip` is shown.
+    pub fn voting_totals(&mut self, now_ms: u64) -> Totals {
+        self.window.totals(now_ms)
+    }
+
+    /// Gives back `n` probe permits of generation `gen` whose calls will never settle (the
+    /// thread that held them exited). Nothing is recorded; another probe may run at once.
+    pub fn release_probes(&mut self, gen: u32, n: u32) {
+        if self.state == State::HalfOpen && gen == self.probe_gen {
+            self.probes_in_flight = self.probes_in_flight.saturating_sub(n);
+        }
     }
 
     /// Records `n` plain successes (not probes, not slow) that happened in the time bucket that
@@ -494,6 +556,10 @@ impl Circuit {
         self.forced = false;
         let t = if self.state != State::Closed { Some(self.to_closed(now_ms, Reason::Reset)) } else { None };
         self.window.clear(now_ms);
+        if let Some(w) = self.metrics_window.as_mut() {
+            w.clear(now_ms);
+        }
+        self.non_voting = [0; 3];
         self.counters = Counters::default();
         self.lifetime_latency.clear();
         self.consecutive_failures = 0;
@@ -536,7 +602,11 @@ impl Circuit {
     }
 
     pub fn stats(&mut self, now_ms: u64) -> Stats {
-        let window = self.window.totals(now_ms);
+        let mut window = self.window.totals(now_ms);
+        if let Some(w) = self.metrics_window.as_mut() {
+            let m = w.totals(now_ms);
+            window = Totals { calls: window.calls + m.calls, failures: window.failures + m.failures, successes: window.successes + m.successes, slow: window.slow + m.slow };
+        }
         let rate = |n: u64| if window.calls == 0 { 0.0 } else { n as f64 * 100.0 / window.calls as f64 };
         let retry_after_ms = match self.state {
             State::Open if !self.forced => self.next_attempt_at.map(|at| at.saturating_sub(now_ms)),
@@ -587,8 +657,37 @@ impl Circuit {
     /// Opening resets nothing but the state.
     fn to_open(&mut self, now_ms: u64, duration_ms: Option<u64>, reason: Reason) -> Transition {
         self.forced = false;
-        self.next_attempt_at = Some(now_ms + duration_ms.unwrap_or(self.config.reset_timeout_ms));
+        let period = match duration_ms {
+            Some(d) => d,
+            None => self.open_period(reason),
+        };
+        self.next_attempt_at = Some(now_ms + period);
         self.transition(now_ms, State::Open, reason)
+    }
+
+    /// The next open period by the rules: `resetTimeout`, or with `resetBackoff`, after a
+    /// probe period that failed (HALF_OPEN → OPEN), the previous period × multiplier, capped
+    /// at maxMs; jitter spreads it by up to ±jitter of itself, never past maxMs.
+    fn open_period(&mut self, reason: Reason) -> u64 {
+        let Some(b) = self.config.reset_backoff else { return self.config.reset_timeout_ms };
+        let probe_failed = matches!(reason, Reason::ProbeFailed | Reason::HalfOpenTimeout);
+        self.open_period_ms = if self.state == State::HalfOpen && probe_failed {
+            ((self.open_period_ms as f64 * b.multiplier).min(b.max_ms as f64) as u64).max(self.config.reset_timeout_ms)
+        } else {
+            self.config.reset_timeout_ms
+        };
+        let base = self.open_period_ms as f64;
+        if b.jitter <= 0.0 {
+            return self.open_period_ms;
+        }
+        // xorshift64: u in [-1, 1)
+        let mut x = self.rng;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng = x;
+        let u = (x >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0;
+        (base * (1.0 + b.jitter * u)).clamp(0.0, b.max_ms as f64) as u64
     }
 
     fn to_half_open(&mut self, now_ms: u64, reason: Reason) -> Transition {
@@ -600,7 +699,11 @@ impl Circuit {
     /// Closing starts a fresh window and resets the consecutive counts.
     fn to_closed(&mut self, now_ms: u64, reason: Reason) -> Transition {
         self.next_attempt_at = None;
+        self.open_period_ms = self.config.reset_timeout_ms;
         self.window.clear(now_ms);
+        if let Some(w) = self.metrics_window.as_mut() {
+            w.clear(now_ms);
+        }
         self.consecutive_failures = 0;
         self.consecutive_successes = 0;
         self.transition(now_ms, State::Closed, reason)

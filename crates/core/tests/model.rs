@@ -70,6 +70,7 @@ impl Params {
                 (None, Some((_, buckets))) => WindowKind::Time { duration_ms: self.duration_ms, buckets: buckets as u32 },
                 _ => unreachable!(),
             },
+            reset_backoff: None,
         }
     }
 }
