@@ -7,9 +7,12 @@
 //! random sequence of operations — outcomes recorded directly or through `try_acquire` and a
 //! permit settled later (out of order, late, after the circuit has moved on), clock advances
 //! of 0..2×resetTimeout, `open()` / `open(d)` / `close()` / `halfOpen()` / `reset()`, the
-//! predicate trip, and `record_batch` of n successes — and after every operation compares
-//! state, window counts, consecutive counts, lifetime counters, probe accounting and the
-//! transitions' from/to/reason.
+//! predicate trip, `record_batch` of n successes, outcomes of metrics-only instances, and
+//! permits abandoned by a holder that went away — and after every operation compares state,
+//! window counts, consecutive counts, lifetime counters, probe accounting and the
+//! transitions' from/to/reason. Plain calls settled later carry the generation they were let
+//! through in (gobreaker: an earlier generation's outcome decides nothing), and some circuits
+//! have a `resetBackoff` (without jitter, so that `nextAttemptAt` is exact).
 //!
 //! Every operation is preceded by `refresh(now)`, as `registry.rs` does before anything it
 //! runs on a machine (the JS layer only reaches the machine through the registry).
@@ -17,7 +20,7 @@
 //! Rerun: `cargo test -p breakwater-core --test model` (PROPTEST_CASES=N to change the count).
 
 use breakwater_core::state_machine::Counters;
-use breakwater_core::{Circuit, Config, Outcome, Permit, Reason, State, Transition, WindowKind};
+use breakwater_core::{Backoff, Circuit, Config, Outcome, Permit, Reason, State, Transition, WindowKind};
 use proptest::prelude::*;
 use proptest::test_runner::Config as PtConfig;
 use std::collections::VecDeque;
@@ -50,6 +53,8 @@ struct Params {
     time: Option<(u64, u64)>,
     /// The time window's `durationMs` as configured (width × buckets may be less).
     duration_ms: u64,
+    /// resetBackoff without jitter: (multiplier, maxMs as a multiple of resetTimeout).
+    backoff: Option<(u64, u64)>,
 }
 
 impl Params {
@@ -70,7 +75,7 @@ impl Params {
                 (None, Some((_, buckets))) => WindowKind::Time { duration_ms: self.duration_ms, buckets: buckets as u32 },
                 _ => unreachable!(),
             },
-            reset_backoff: None,
+            reset_backoff: self.backoff.map(|(m, k)| Backoff { multiplier: m as f64, max_ms: k * self.reset_ms, jitter: 0.0 }),
         }
     }
 }
@@ -108,6 +113,12 @@ struct Model {
     forced: bool,
     next_attempt: Option<u64>,
     window: VecDeque<Entry>,
+    /// Outcomes of metrics-only instances: in the stats, never in a rule.
+    shadow: VecDeque<Entry>,
+    /// Lifetime [calls, failures, slow] that voted nowhere.
+    non_voting: [u64; 3],
+    /// The open period in force, before jitter (resetBackoff).
+    open_period: u64,
     consecutive_failures: u64,
     consecutive_successes: u64,
     /// The half-open period a probe belongs to: bumped by every transition.
@@ -122,6 +133,7 @@ struct Model {
 
 impl Model {
     fn new(p: Params, now: u64) -> Model {
+        let reset_ms = p.reset_ms;
         Model {
             p,
             now,
@@ -129,6 +141,9 @@ impl Model {
             forced: false,
             next_attempt: None,
             window: VecDeque::new(),
+            shadow: VecDeque::new(),
+            non_voting: [0; 3],
+            open_period: reset_ms,
             consecutive_failures: 0,
             consecutive_successes: 0,
             period: 0,
@@ -143,8 +158,18 @@ impl Model {
     /// The window's calls at `self.now`. A time window holds the buckets (aligned to multiples
     /// of the bucket width since the epoch) from the one holding `now` back `buckets - 1`.
     fn totals(&self) -> MTotals {
+        self.totals_of(&self.window)
+    }
+
+    /// What the stats show: the rules' window and the metrics-only one.
+    fn stats_totals(&self) -> MTotals {
+        let (a, b) = (self.totals_of(&self.window), self.totals_of(&self.shadow));
+        MTotals { calls: a.calls + b.calls, failures: a.failures + b.failures, successes: a.successes + b.successes, slow: a.slow + b.slow }
+    }
+
+    fn totals_of(&self, window: &VecDeque<Entry>) -> MTotals {
         let mut t = MTotals::default();
-        for e in &self.window {
+        for e in window {
             if let Some((width, n)) = self.p.time {
                 if e.at / width + n <= self.now / width {
                     continue;
@@ -164,16 +189,20 @@ impl Model {
     }
 
     fn push(&mut self, e: Entry) {
-        self.window.push_back(e);
-        if let Some(size) = self.p.count_size {
-            while self.window.len() as u64 > size {
-                self.window.pop_front();
+        let (p, now) = (self.p.clone(), self.now);
+        Self::push_to(&mut self.window, &p, now, e);
+    }
+
+    fn push_to(window: &mut VecDeque<Entry>, p: &Params, now: u64, e: Entry) {
+        window.push_back(e);
+        if let Some(size) = p.count_size {
+            while window.len() as u64 > size {
+                window.pop_front();
             }
         }
-        if let Some((width, n)) = self.p.time {
+        if let Some((width, n)) = p.time {
             // Forget what has aged out for good (the clock only moves forward here).
-            let now = self.now;
-            self.window.retain(|x| x.at / width + n > now / width);
+            window.retain(|x| x.at / width + n > now / width);
         }
     }
 
@@ -187,7 +216,17 @@ impl Model {
         match to {
             MState::Open => {
                 self.forced = false;
-                self.next_attempt = Some(self.now + self.p.reset_ms);
+                // resetBackoff: a failed probe period multiplies the previous open period (up
+                // to maxMs); any other trip starts from resetTimeout. open(d) keeps it as is.
+                if !reasons.contains(&Reason::ManualOpen) {
+                    self.open_period = match self.p.backoff {
+                        Some((mult, k)) if from == MState::HalfOpen && (reasons.contains(&Reason::ProbeFailed) || reasons.contains(&Reason::HalfOpenTimeout)) => {
+                            (self.open_period * mult).min(k * self.p.reset_ms)
+                        }
+                        _ => self.p.reset_ms,
+                    };
+                }
+                self.next_attempt = Some(self.now + self.open_period);
             }
             MState::HalfOpen => {
                 self.next_attempt = None;
@@ -195,7 +234,9 @@ impl Model {
             }
             MState::Closed => {
                 self.next_attempt = None;
+                self.open_period = self.p.reset_ms;
                 self.window.clear();
+                self.shadow.clear();
                 self.consecutive_failures = 0;
                 self.consecutive_successes = 0;
             }
@@ -270,9 +311,21 @@ impl Model {
     }
 
     fn record(&mut self, outcome: Outcome, slow: bool, timeout: bool, probe: Option<u64>) -> Option<MTransition> {
-        // A probe decides only for the half-open period it was let through in.
+        self.record_from(outcome, slow, timeout, probe, None, false)
+    }
+
+    /// `admitted`: the period (generation) a plain call was let through in; `metrics_only`:
+    /// an outcome of an `enabled: false` instance.
+    fn record_from(&mut self, outcome: Outcome, slow: bool, timeout: bool, probe: Option<u64>, admitted: Option<u64>, metrics_only: bool) -> Option<MTransition> {
+        // A probe decides only for the half-open period it was let through in; a plain call
+        // only in the generation it was let through in.
         let live = probe == Some(self.period) && self.state == MState::HalfOpen;
-        let stale = probe.is_some() && !live;
+        let stale = (probe.is_some() && !live) || (probe.is_none() && admitted.is_some_and(|a| a != self.period));
+        if (stale || metrics_only) && matches!(outcome, Outcome::Success | Outcome::Failure) {
+            self.non_voting[0] += 1;
+            self.non_voting[1] += (outcome == Outcome::Failure) as u64;
+            self.non_voting[2] += slow as u64;
+        }
         if live {
             self.in_flight -= 1;
             self.half_open_since = self.now;
@@ -303,6 +356,11 @@ impl Model {
             self.c.slow += 1;
         }
         if stale {
+            return None;
+        }
+        if metrics_only {
+            let (p, now) = (self.p.clone(), self.now);
+            Self::push_to(&mut self.shadow, &p, now, Entry { at: now, failure, slow });
             return None;
         }
         if failure {
@@ -365,6 +423,8 @@ impl Model {
         self.forced = false;
         let t = (self.state != MState::Closed).then(|| self.go(MState::Closed, vec![Reason::Reset]));
         self.window.clear();
+        self.shadow.clear();
+        self.non_voting = [0; 3];
         self.c = Counters::default();
         self.consecutive_failures = 0;
         self.consecutive_successes = 0;
@@ -424,6 +484,11 @@ enum Op {
     Batch(u64),
     /// A state read: `refresh` and `stats`, nothing else.
     Read,
+    /// An outcome of a metrics-only (`enabled: false`) instance.
+    RecordOnly(Kind, bool),
+    /// The holder of the pending permit at `idx % len` goes away (its thread exited): a probe
+    /// permit is given back, a plain call is forgotten.
+    Abandon(usize),
 }
 
 fn kind() -> impl Strategy<Value = Kind> {
@@ -445,6 +510,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Trip),
         2 => (0u64..30).prop_map(Op::Batch),
         1 => Just(Op::Read),
+        2 => (kind(), prop::bool::weighted(0.2)).prop_map(|(k, s)| Op::RecordOnly(k, s)),
+        1 => any::<usize>().prop_map(Op::Abandon),
     ]
 }
 
@@ -458,8 +525,9 @@ fn common_params() -> impl Strategy<Value = Params> {
         1u32..=3,                                             // halfOpenMaxRequests
         1u32..=3,                                             // successThreshold
         prop_oneof![2 => Just(0u64), 1 => 100u64..=90_000],   // halfOpenTimeout
+        prop_oneof![2 => Just(None), 1 => (1u64..=3, prop_oneof![Just(1u64), Just(3), Just(10)]).prop_map(Some)], // resetBackoff
     )
-        .prop_map(|(fail_num, minimum, consecutive, slow_num, reset_ms, hom, success_threshold, hot_ms)| Params {
+        .prop_map(|(fail_num, minimum, consecutive, slow_num, reset_ms, hom, success_threshold, hot_ms, backoff)| Params {
             fail_num,
             minimum,
             consecutive,
@@ -471,6 +539,7 @@ fn common_params() -> impl Strategy<Value = Params> {
             count_size: None,
             time: None,
             duration_ms: 0,
+            backoff,
         })
 }
 
@@ -502,7 +571,9 @@ fn time_params() -> impl Strategy<Value = (Params, u64, u32)> {
 /// A permit held by a call in flight: what the machine handed out, and the model's view.
 #[derive(Clone, Copy, Debug)]
 enum Held {
-    Call,
+    /// A plain call, with the generation it was let through in (the machine's sequence
+    /// number, the model's period).
+    Call { seq: u32, period: u64 },
     Probe { gen: u32, period: u64 },
 }
 
@@ -577,7 +648,7 @@ fn run(p: Params, ops: Vec<Op>) -> Result<(), TestCaseError> {
                     prop_assert!(matches!(permit, Permit::Rejected { .. }), "{}: a permit while OPEN before resetTimeout: {:?}", ctx, permit);
                 }
                 let h = match (permit, mp) {
-                    (Permit::Allowed, MPermit::Allowed) => Some(Held::Call),
+                    (Permit::Allowed, MPermit::Allowed) => Some(Held::Call { seq: c.seq() as u32, period: m.period }),
                     (Permit::Probe(g), MPermit::Probe(period)) => {
                         prop_assert_eq!(g as u64, period & 0x3fff_ffff, "{}: probe generation", ctx);
                         Some(Held::Probe { gen: g, period })
@@ -591,11 +662,13 @@ fn run(p: Params, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 match (op, h) {
                     (Op::Execute(k, slow), Some(h)) => {
                         let (o, to) = k.outcome();
-                        let (gen, period) = match h {
-                            Held::Call => (None, None),
-                            Held::Probe { gen, period } => (Some(gen), Some(period)),
-                        };
-                        (c.record(now, o, *slow, to, gen), m.record(o, *slow, to, period))
+                        match h {
+                            Held::Call { seq, period } => (
+                                c.record_from(now, o, *slow, to, None, Some(seq), false),
+                                m.record_from(o, *slow, to, None, Some(period), false),
+                            ),
+                            Held::Probe { gen, period } => (c.record(now, o, *slow, to, Some(gen)), m.record(o, *slow, to, Some(period))),
+                        }
                     }
                     (_, Some(h)) => {
                         held.push(h);
@@ -611,7 +684,10 @@ fn run(p: Params, ops: Vec<Op>) -> Result<(), TestCaseError> {
                     let h = held.remove(idx % held.len());
                     let (o, to) = k.outcome();
                     match h {
-                        Held::Call => (c.record(now, o, slow, to, None), m.record(o, slow, to, None)),
+                        Held::Call { seq, period } => (
+                            c.record_from(now, o, slow, to, None, Some(seq), false),
+                            m.record_from(o, slow, to, None, Some(period), false),
+                        ),
                         Held::Probe { gen, period } => (c.record(now, o, slow, to, Some(gen)), m.record(o, slow, to, Some(period))),
                     }
                 }
@@ -631,6 +707,21 @@ fn run(p: Params, ops: Vec<Op>) -> Result<(), TestCaseError> {
             Op::Trip => (c.trip(now), m.trip()),
             Op::Batch(n) => (c.record_batch(now, bucket_start(now), n), m.record_batch(n)),
             Op::Read => (None, None),
+            Op::RecordOnly(k, slow) => {
+                let (o, to) = k.outcome();
+                (c.record_from(now, o, slow, to, None, None, true), m.record_from(o, slow, to, None, None, true))
+            }
+            Op::Abandon(idx) => {
+                if !held.is_empty() {
+                    if let Held::Probe { gen, period } = held.remove(idx % held.len()) {
+                        c.release_probes(gen, 1);
+                        if period == m.period && m.state == MState::HalfOpen {
+                            m.in_flight -= 1;
+                        }
+                    }
+                }
+                (None, None)
+            }
         };
         check_transition(&ctx, t, mt, now)?;
 
@@ -647,7 +738,7 @@ fn run(p: Params, ops: Vec<Op>) -> Result<(), TestCaseError> {
             .filter(|h| matches!(h, Held::Probe { period, .. } if *period == m.period && m.state == MState::HalfOpen))
             .count() as u32;
         prop_assert_eq!(s.probes_in_flight, held_live, "{}: probes held by calls of this period", ctx);
-        let mt = m.totals();
+        let mt = m.stats_totals();
         prop_assert_eq!(
             (s.window.calls, s.window.failures, s.window.successes, s.window.slow),
             (mt.calls, mt.failures, mt.successes, mt.slow),
@@ -664,6 +755,8 @@ fn run(p: Params, ops: Vec<Op>) -> Result<(), TestCaseError> {
             ctx
         );
         prop_assert_eq!(s.counters, m.c, "{}: lifetime counters", ctx);
+        prop_assert_eq!(c.non_voting, m.non_voting, "{}: non-voting counts", ctx);
+        prop_assert_eq!(c.voting_totals(now).calls, m.totals().calls, "{}: the rules' window", ctx);
         if !matches!(op, Op::Reset) {
             let (a, b) = (prev, s.counters);
             prop_assert!(
@@ -779,6 +872,7 @@ fn params(count: Option<u64>, time: Option<(u64, u64)>) -> Params {
         count_size: count,
         time,
         duration_ms: time.map(|(w, n)| w * n).unwrap_or(0),
+        backoff: None,
     }
 }
 
@@ -847,6 +941,7 @@ fn an_aged_window_trips_only_on_the_next_recorded_outcome() {
         count_size: None,
         time: Some((777, 10)),
         duration_ms: 7777,
+        backoff: None,
     };
     let ops = vec![
         Op::Record(Kind::Success, false),
