@@ -596,6 +596,11 @@ impl Circuit {
                 } else {
                     Some(next_attempt_at.or(self.next_attempt_at).unwrap_or(now_ms + self.config.reset_timeout_ms))
                 };
+                // resetBackoff: the period decided elsewhere (another host's failed probe) is
+                // the one this instance multiplies if its own probe fails next.
+                if let (Some(b), Some(at), false) = (self.config.reset_backoff, next_attempt_at, forced) {
+                    self.open_period_ms = at.saturating_sub(now_ms).clamp(self.config.reset_timeout_ms, b.max_ms);
+                }
                 t
             }
         }

@@ -101,3 +101,12 @@ fn backoff_is_validated_and_part_of_the_identity() {
     let other = Config { reset_backoff: None, ..ok.clone() };
     assert_eq!(ok.first_difference(&other).map(|d| d.0), Some("resetBackoff"));
 }
+
+#[test]
+fn a_period_decided_elsewhere_is_the_one_a_failed_probe_here_multiplies() {
+    let mut c = Circuit::new(cfg(Backoff { multiplier: 2.0, max_ms: 10_000, jitter: 0.0 }), T0);
+    // another host's probe failed twice: its snapshot says OPEN until now + 400
+    c.apply(T0, State::Open, false, Some(T0 + 400), Reason::Store);
+    let mut now = T0;
+    assert_eq!(failed_probe(&mut c, &mut now), 800);
+}
