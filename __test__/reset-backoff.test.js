@@ -121,3 +121,22 @@ test('resetBackoff is validated, and is part of the circuit\'s identity', () => 
   assert.ok(new CircuitBreaker({ name, logger: null, resetTimeout: 100, resetBackoff: { multiplier: 2, maxMs: 1000, jitter: 0 } }))
   b.dispose()
 })
+
+test('configure({ resetBackoff }) sets it for breakers created afterwards; maxMs follows each one\'s resetTimeout', async () => {
+  const { configure } = require('..')
+  const { resetConfiguration } = require('../lib/options.js')
+  configure({ resetBackoff: { multiplier: 3 } })
+  try {
+    const b = mk({ resetTimeout: 100 })
+    await b.execute(boom).catch(() => {})
+    for (let i = 0; i < 4; i++) await failProbe(b)
+    // 100 → 300 → 900 → 1000 (10 × resetTimeout) → 1000
+    assert.equal(period(b), 1_000)
+    const off = mk({ resetTimeout: 100, resetBackoff: null })
+    await off.execute(boom).catch(() => {})
+    await failProbe(off)
+    assert.equal(period(off), 100, 'resetBackoff: null turns a configured default off')
+  } finally {
+    resetConfiguration()
+  }
+})
