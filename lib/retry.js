@@ -45,7 +45,7 @@ function resolveRetry(o, label) {
   const r = {
     retries: num(`${label}retries`, opt(o.retries, 3), { min: 0, max: 1000, int: true }),
     initialMs: num(`${label}backoff.initialMs`, opt(b.initialMs, 100), { unit: ' (ms)' }),
-    maxMs: num(`${label}backoff.maxMs`, opt(b.maxMs, 10_000), { unit: ' (ms)' }),
+    maxMs: b.maxMs === undefined ? undefined : num(`${label}backoff.maxMs`, b.maxMs, { unit: ' (ms)' }),
     multiplier: num(`${label}backoff.multiplier`, opt(b.multiplier, 2), { min: 1, max: 1000 }),
     jitter: opt(b.jitter, 'full'),
     retryOn: fn(`${label}retryOn`, o.retryOn),
@@ -53,6 +53,8 @@ function resolveRetry(o, label) {
     signal: o.signal,
     context: o.context,
   }
+  // The default cap never sits below an initialMs given alone.
+  if (r.maxMs === undefined) r.maxMs = Math.max(10_000, r.initialMs)
   if (r.maxMs < r.initialMs) throw new RangeError(`breakwater: option ${label}backoff.maxMs (${r.maxMs}) must be at least backoff.initialMs (${r.initialMs})`)
   if (r.jitter !== 'full' && r.jitter !== 'none') throw new TypeError(`breakwater: option ${label}backoff.jitter must be 'full' or 'none', got ${show(r.jitter)}`)
   if (r.signal !== undefined && !(r.signal instanceof AbortSignal)) throw new TypeError(`breakwater: option ${label}signal must be an AbortSignal, got ${show(r.signal)}`)
