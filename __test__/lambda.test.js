@@ -82,6 +82,19 @@ test('withCircuitBreaker: emitEmf publishes the metrics after each invocation, s
   assert.ok(docs.some((d) => d.FailureCount === 1), JSON.stringify(docs))
 })
 
+test('withCircuitBreaker: a metrics problem is logged and never fails the invocation', async (t) => {
+  const saved = process.env.POWERTOOLS_METRICS_NAMESPACE
+  delete process.env.POWERTOOLS_METRICS_NAMESPACE
+  t.after(() => { if (saved !== undefined) process.env.POWERTOOLS_METRICS_NAMESPACE = saved })
+  const lines = []
+  const logger = { error: (m) => lines.push(m) }
+  // No namespace anywhere: emitEmf throws after the invocation.
+  const handler = withCircuitBreaker(async () => 'ok', { ...base(), logger, emitEmf: true })
+  assert.equal(await handler({}, context), 'ok')
+  assert.equal(lines.length, 1)
+  assert.match(lines[0], /emitEmf after an invocation failed: .*namespace/)
+})
+
 // ---- Middy ---------------------------------------------------------------------------------
 
 test('middy: while OPEN the handler does not run and the fallback response answers', async () => {

@@ -289,6 +289,14 @@ test('execute({ retry }): bad retry options and promise actions reject (never th
   assert.equal(b.getStats().totalRequests, 0)
 })
 
+test('execute({ bypass, retry }): bypass wins: the action runs once, without the breaker and without retries', async () => {
+  const b = mk()
+  let n = 0
+  await assert.rejects(b.execute(() => { n++; throw new Error('x') }, { bypass: true, retry: { retries: 3, backoff: quick } }), /x/)
+  assert.equal(n, 1)
+  assert.equal(b.getStats().totalRequests, 0)
+})
+
 test('wrap(fn, { retry }) retries through the breaker with `this` and the arguments', async () => {
   const b = mk()
   const client = {
