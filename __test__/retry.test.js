@@ -153,7 +153,9 @@ test('retry: given a Lambda context, no wait starts that would end past its rema
   const tight = { getRemainingTimeInMillis: () => 400 }
   const e2 = await retry(() => { k++; throw new Error('x') }, { context: tight, retries: 10, backoff: { initialMs: 120, multiplier: 1, jitter: 'none' } }).catch((x) => x)
   assert.ok(e2 instanceof RetryExhaustedError)
-  assert.equal(k, 3, 'two 120 ms waits fit in 400 - 100 ms, a third does not')
+  // Two 120 ms waits fit in 400 - 100 ms, a third does not (a loaded machine's late timers
+  // may leave room for only one); re-reading 400 ms each time would run all 11 attempts.
+  assert.ok(k === 3 || k === 2, `${k} attempts`)
 })
 
 test('retry: bad options are a TypeError or RangeError naming the option', async () => {
