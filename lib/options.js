@@ -26,10 +26,9 @@ const NUMERIC = ['failureThreshold', 'minimumRequests', 'consecutiveFailures', '
 const FUNCTIONS = ['fallback', 'isFailure', 'shouldTrip', 'onStateChange']
 const KNOWN = new Set(['name', ...NUMERIC, 'window', 'enabled', 'logger', 'initialState', 'store', ...FUNCTIONS])
 const CONFIGURABLE = new Set([...NUMERIC, 'window', 'enabled', 'logger', 'store'])
-// Option names of opossum 10 and cockatiel 4, with what to write here (README: "Coming from
-// opossum or cockatiel"). A migrated option fails loudly rather than being silently ignored.
-const NO_CACHE = 'no equivalent: cache or coalesce in your action or fallback'
 const HINTS = {
+  // Option names of opossum 10 and cockatiel 4, with what to write here (README: "Coming from
+  // opossum or cockatiel"). A migrated option fails loudly rather than being silently ignored.
   errorThresholdPercentage: "use failureThreshold (a fraction: 50% is 0.5)",
   volumeThreshold: 'use minimumRequests',
   halfOpenAfter: 'use resetTimeout (resetBackoff for a growing open period)',
@@ -46,8 +45,8 @@ const HINTS = {
   rollingPercentilesEnabled: 'no option: latency percentiles are always kept (getStats().latencyMs)',
   enableSnapshots: 'no equivalent needed: breakwater runs no timers; read getStats() when you need numbers',
   rotateBucketController: 'no equivalent needed: breakwater runs no timers',
-  cache: NO_CACHE, cacheTTL: NO_CACHE, cacheSize: NO_CACHE, cacheGetKey: NO_CACHE, cacheTransport: NO_CACHE,
-  coalesce: NO_CACHE, coalesceTTL: NO_CACHE, coalesceSize: NO_CACHE, coalesceResetOn: NO_CACHE,
+  ...Object.fromEntries(['cache', 'cacheTTL', 'cacheSize', 'cacheGetKey', 'cacheTransport', 'coalesce', 'coalesceTTL', 'coalesceSize', 'coalesceResetOn']
+    .map((k) => [k, 'no equivalent: cache or coalesce in your action or fallback'])),
   status: 'no equivalent: stats live in the circuit (getStats(), getAllCircuitBreakerStats())',
   group: 'no equivalent: name circuits like "payments.stripe" and filter on the name',
 }
