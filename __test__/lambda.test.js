@@ -180,6 +180,14 @@ test('middy: emitEmf publishes metrics after the invocation, also when the circu
   assert.ok(docs.some((d) => d.RejectionCount === 1), JSON.stringify(docs))
 })
 
+test('breakwater/middy and breakwater/decorators load from ESM as the same functions', async () => {
+  const esm = await import('breakwater/middy')
+  assert.equal(esm.circuitBreakerMiddleware, circuitBreakerMiddleware)
+  const deco = await import('breakwater/decorators')
+  assert.equal(deco.retry, require('breakwater/decorators').retry)
+  assert.equal((await import('breakwater')).withCircuitBreaker, withCircuitBreaker)
+})
+
 test('the Lambda types compile under tsc --strict with @types/aws-lambda and @middy/core', { skip: !fs.existsSync(TSC) && 'typescript not installed', timeout: 120_000 }, () => {
   const r = spawnSync(process.execPath, [TSC,
     '--strict', '--noEmit', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022',
