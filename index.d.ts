@@ -212,7 +212,61 @@ export interface ExecuteOptions {
   bypass?: boolean
   /** This call's timeout in ms (0 = none), instead of the breaker's. */
   timeout?: number
+  /**
+   * Retry through the breaker: every attempt is a breaker call (counted, timed out, and
+   * rejected at once by an OPEN circuit, which ends the retries); the fallback answers once,
+   * after the last attempt. The action then gets `(signal, attempt)`.
+   */
+  retry?: RetryOptions
 }
+
+/** Exponential backoff between attempts. */
+export interface BackoffOptions {
+  /** The first wait's cap, in ms. Default 100. */
+  initialMs?: number
+  /** No wait is longer, in ms. Default 10 000. */
+  maxMs?: number
+  /** Each wait's cap is the previous one's times this (>= 1). Default 2. */
+  multiplier?: number
+  /** 'full': each wait is uniform in [0, cap] (AWS's "full jitter"); 'none': exactly the cap. Default 'full'. */
+  jitter?: 'full' | 'none'
+}
+
+/** What `onRetry` gets before each wait. */
+export interface RetryEvent {
+  /** The attempt that just failed (from 1); the next one is `attempt + 1`. */
+  attempt: number
+  error: unknown
+  /** How long the wait before the next attempt is, in ms. */
+  delayMs: number
+}
+
+/** The part of a Lambda context that retry reads. */
+export interface LambdaContextLike {
+  getRemainingTimeInMillis(): number
+}
+
+export interface RetryOptions {
+  /** Retries after the first attempt (2 = at most 3 attempts). Default 3. */
+  retries?: number
+  backoff?: BackoffOptions
+  /** Whether an error is worth another attempt (default: every failure). false ends the retries with that error unchanged. */
+  retryOn?: (error: unknown) => boolean
+  /** Called before each wait. */
+  onRetry?: (event: RetryEvent) => void
+  /** The caller's signal: a wait never outlasts it (the call rejects with its reason). */
+  signal?: AbortSignal
+  /** A Lambda context: no wait starts that would end less than 100 ms before the invocation's deadline. */
+  context?: LambdaContextLike
+}
+
+/**
+ * Retries `action` with exponential backoff. Rejects with `RetryExhaustedError` when the
+ * attempts (or the Lambda's remaining time) run out; with the error itself when `retryOn`
+ * returns false or it is a `CircuitBreakerOpenError` (retrying cannot help before it
+ * half-opens); with the signal's reason when the signal aborts.
+ */
+export declare function retry<T>(action: (signal: AbortSignal, attempt: number) => T | PromiseLike<T>, options?: RetryOptions): Promise<T>
 
 /** Payload of `stateChange`, `open`, `halfOpen` and `close`. */
 export interface StateChangeEvent {
@@ -315,9 +369,10 @@ export declare class CircuitBreaker<TFallback = never> {
    * cannot prevent that call, but records its outcome and applies timeout and fallback.
    * @throws (rejects with) CircuitBreakerOpenError, CircuitBreakerTimeoutError, or the action's error
    */
+  execute<T>(action: (signal: AbortSignal, attempt: number) => T | PromiseLike<T>, options: ExecuteOptions & { retry: RetryOptions }): Promise<T | TFallback>
   execute<T>(action: ((signal: AbortSignal) => T | PromiseLike<T>) | PromiseLike<T>, options?: ExecuteOptions): Promise<T | TFallback>
-  /** A function with fn's signature that runs through `execute`. */
-  wrap<A extends unknown[], R>(fn: (...args: A) => R | PromiseLike<R>): (...args: A) => Promise<R | TFallback>
+  /** A function with fn's signature that runs through `execute` (with `options` for every call, e.g. `{ retry }`). */
+  wrap<A extends unknown[], R>(fn: (...args: A) => R | PromiseLike<R>, options?: ExecuteOptions): (...args: A) => Promise<R | TFallback>
   getStats(): CircuitBreakerStats
   /** Forces OPEN until close()/halfOpen()/reset(); with `durationMs`, opens like a trip and half-opens after it. */
   open(durationMs?: number): void
@@ -353,6 +408,18 @@ export declare class CircuitBreakerTimeoutError extends Error {
   timeoutMs: number
 }
 
+/** A retried call ran out of attempts, or of Lambda time for another one. */
+export declare class RetryExhaustedError extends Error {
+  constructor(attempts: number, errors: unknown[], why?: string)
+  readonly name: 'RetryExhaustedError'
+  /** How many attempts ran. */
+  attempts: number
+  /** Every attempt's error, in order. */
+  errors: unknown[]
+  /** The last attempt's error. */
+  cause: unknown
+}
+
 /** Every registered circuit's stats, by name (all threads of the process). */
 export declare function getAllCircuitBreakerStats(): Record<string, CircuitBreakerStats>
 /** The breaker registered under `name` (attached to this thread if it was made in another), or undefined. */
@@ -374,6 +441,42 @@ export declare function createExternalServiceCircuitBreaker<TFallback = never>(
   fallback?: (error: unknown) => TFallback | PromiseLike<TFallback>,
   options?: Omit<CircuitBreakerOptions<TFallback>, 'name' | 'fallback'>,
 ): CircuitBreaker<TFallback>
+
+/** Options of a preset: spread them and add a name (`{ ...presets.llm, name: 'openai' }`). */
+export type CircuitPreset = Readonly<Omit<CircuitBreakerOptions<never>, 'name' | 'fallback'>>
+
+/** Options for the dependencies wrapped most; plain frozen objects to spread and override. */
+export declare const presets: {
+  /** LLM APIs: 120 s timeout, 80% of calls over 60 s opens too, 5 calls decide, 4xx (but 408/409/425/429) ignored. */
+  readonly llm: CircuitPreset
+  /** Databases: 10 s timeout, 5 failures in a row open, 15 s open; SQLSTATE 22/23/42 (the query's fault) ignored. */
+  readonly database: CircuitPreset
+  /** Caches: 250 ms timeout, 5 s open, 10 s window. */
+  readonly cache: CircuitPreset
+}
+
+// ---- Lambda
+
+/**
+ * Options of `withCircuitBreaker` and of the Middy middleware: the breaker's options (or
+ * `{ breaker }`, an existing one), plus a fallback that answers with the handler's response.
+ */
+export type LambdaGuardOptions<TEvent = any, TResult = any, TContext = any> =
+  (Omit<CircuitBreakerOptions<never>, 'fallback'> | { breaker: CircuitBreaker<any> }) & {
+    /** Answers a failed, timed-out or rejected invocation; not an ignored error (isFailure false). */
+    fallback?: (error: unknown, event: TEvent, context: TContext) => TResult | PromiseLike<TResult>
+    /** Write the breakers' metrics as CloudWatch EMF after each invocation (true, or emitEmf's options). */
+    emitEmf?: boolean | EmfOptions
+  }
+
+/**
+ * Runs an async Lambda handler through a breaker: a handler that throws counts as a failure
+ * and its error propagates, or `fallback(error, event, context)` answers.
+ */
+export declare function withCircuitBreaker<TEvent, TResult, TContext = any>(
+  handler: (event: TEvent, context: TContext) => TResult | PromiseLike<TResult>,
+  options: LambdaGuardOptions<TEvent, TResult, TContext>,
+): ((event: TEvent, context: TContext) => Promise<TResult>) & { readonly breaker: CircuitBreaker<any> }
 
 // ---- metrics
 

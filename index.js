@@ -4,7 +4,7 @@
 // ESM and CJS consumers share the same classes and the same registry.
 
 const { CircuitBreaker } = require('./lib/breaker.js')
-const { CircuitState, CircuitBreakerOpenError, CircuitBreakerTimeoutError } = require('./lib/errors.js')
+const { CircuitState, CircuitBreakerOpenError, CircuitBreakerTimeoutError, RetryExhaustedError } = require('./lib/errors.js')
 const { metricsSnapshot, ...registry } = require('./lib/registry.js')
 const { configure } = require('./lib/options.js')
 const metrics = require('./lib/metrics/index.js')
@@ -20,11 +20,26 @@ function redisStore(options) {
   return require('./lib/store/redis.js').redisStore(options)
 }
 
+// Retry and the Lambda wrapper load on first use too (a breaker alone needs neither).
+/** @type {typeof import('./index').retry} */
+function retry(action, options) {
+  return require('./lib/retry.js').retry(action, options)
+}
+/** @type {typeof import('./index').withCircuitBreaker} */
+function withCircuitBreaker(handler, options) {
+  return require('./lib/lambda.js').withCircuitBreaker(handler, options)
+}
+const { presets } = require('./lib/presets.js')
+
 module.exports = {
   CircuitBreaker,
   CircuitState,
   CircuitBreakerOpenError,
   CircuitBreakerTimeoutError,
+  RetryExhaustedError,
+  retry,
+  withCircuitBreaker,
+  presets,
   configure,
   fileStore,
   redisStore,

@@ -402,6 +402,7 @@ class CircuitBreaker {
       try {
         if (opts.bypass === true) return this._bypass(action)
         if (opts.timeout !== undefined) timeout = options.check('timeout', opts.timeout)
+        if (opts.retry !== undefined) return require('./retry.js').retryThrough(this, action, opts)
       } catch (e) {
         return this._notRun(action, Promise.reject(e))
       }
@@ -907,12 +908,13 @@ class CircuitBreaker {
    * A function with fn's signature that runs through execute.
    * @template {(...args: any[]) => any} F
    * @param {F} fn
+   * @param {object} [opts] execute's options for every call (e.g. { retry })
    */
-  wrap(fn) {
+  wrap(fn, opts) {
     if (typeof fn !== 'function') throw new TypeError(`breakwater: wrap(fn) needs a function, got ${options.show(fn)}`)
     const breaker = this
     return function wrapped(...args) {
-      return breaker.execute(() => fn.apply(this, args))
+      return breaker.execute(() => fn.apply(this, args), opts)
     }
   }
 

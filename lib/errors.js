@@ -40,10 +40,30 @@ class CircuitBreakerTimeoutError extends Error {
   }
 }
 
+/**
+ * A retried call ran out of attempts (or of time for another one). `cause` is the last
+ * attempt's error, `errors` every attempt's error in order.
+ */
+class RetryExhaustedError extends Error {
+  /**
+   * @param {number} attempts
+   * @param {unknown[]} errors
+   * @param {string} [why] what ended the retries, when it was not the attempt count
+   */
+  constructor(attempts, errors, why) {
+    const last = errors[errors.length - 1]
+    const lastMessage = last instanceof Error ? last.message : String(last)
+    super(`${why || `gave up after ${attempts} attempt${attempts === 1 ? '' : 's'}`}; last error: ${lastMessage}`, { cause: last })
+    this.attempts = attempts
+    this.errors = errors
+  }
+}
+
 // `name` on the prototype: `error.name === 'CircuitBreakerOpenError'` holds, and the
 // constructor does one property write less on the rejection path.
 Object.defineProperty(CircuitBreakerOpenError.prototype, 'name', { value: 'CircuitBreakerOpenError', writable: true, configurable: true })
 Object.defineProperty(CircuitBreakerTimeoutError.prototype, 'name', { value: 'CircuitBreakerTimeoutError', writable: true, configurable: true })
+Object.defineProperty(RetryExhaustedError.prototype, 'name', { value: 'RetryExhaustedError', writable: true, configurable: true })
 
 /**
  * An open-circuit error, built without a stack trace. Capturing even the caller's single frame
@@ -59,4 +79,4 @@ function openError(circuit, state, retryAfterMs) {
   return e
 }
 
-module.exports = { CircuitState, CircuitBreakerOpenError, CircuitBreakerTimeoutError, openError }
+module.exports = { CircuitState, CircuitBreakerOpenError, CircuitBreakerTimeoutError, RetryExhaustedError, openError }

@@ -27,10 +27,28 @@ const FUNCTIONS = ['fallback', 'isFailure', 'shouldTrip', 'onStateChange']
 const KNOWN = new Set(['name', ...NUMERIC, 'window', 'enabled', 'logger', 'initialState', 'store', 'resetBackoff', ...FUNCTIONS])
 const CONFIGURABLE = new Set([...NUMERIC, 'window', 'enabled', 'logger', 'store', 'resetBackoff'])
 const HINTS = {
+  // Option names of opossum 10 and cockatiel 4, with what to write here (README: "Coming from
+  // opossum or cockatiel"). A migrated option fails loudly rather than being silently ignored.
   errorThresholdPercentage: "use failureThreshold (a fraction: 50% is 0.5)",
   volumeThreshold: 'use minimumRequests',
-  halfOpenAfter: 'use resetTimeout',
+  halfOpenAfter: 'use resetTimeout (resetBackoff for a growing open period)',
   rollingCountTimeout: "use window: { type: 'time', durationMs }",
+  rollingCountBuckets: "use window: { type: 'time', durationMs, buckets }",
+  errorFilter: 'use isFailure, its inverse: errorFilter: (e) => e.status === 404 becomes isFailure: (e) => e.status !== 404',
+  maxFailures: 'use consecutiveFailures (opens after that many failures in a row)',
+  breaker: "cockatiel's breaker: use consecutiveFailures (ConsecutiveBreaker), or failureThreshold with minimumRequests and window: { type: 'count', size } (CountBreaker) or { type: 'time', durationMs } (SamplingBreaker)",
+  halfOpenSampling: 'use halfOpenMaxRequests and successThreshold',
+  allowWarmUp: 'no equivalent needed: a circuit cannot open before its window holds minimumRequests calls',
+  capacity: 'no equivalent: limit concurrency with a semaphore (a bulkhead) around execute',
+  abortController: 'the action gets an AbortSignal that aborts on timeout: execute((signal) => fetch(url, { signal }))',
+  autoRenewAbortController: 'each call gets its own AbortSignal: execute((signal) => ...)',
+  rollingPercentilesEnabled: 'no option: latency percentiles are always kept (getStats().latencyMs)',
+  enableSnapshots: 'no equivalent needed: breakwater runs no timers; read getStats() when you need numbers',
+  rotateBucketController: 'no equivalent needed: breakwater runs no timers',
+  ...Object.fromEntries(['cache', 'cacheTTL', 'cacheSize', 'cacheGetKey', 'cacheTransport', 'coalesce', 'coalesceTTL', 'coalesceSize', 'coalesceResetOn']
+    .map((k) => [k, 'no equivalent: cache or coalesce in your action or fallback'])),
+  status: 'no equivalent: stats live in the circuit (getStats(), getAllCircuitBreakerStats())',
+  group: 'no equivalent: name circuits like "payments.stripe" and filter on the name',
 }
 
 function show(v) {
@@ -76,6 +94,7 @@ function check(name, v) {
     case 'consecutiveFailures':
       return num(name, v, { min: 0, max: 1_000_000_000, int: true })
     case 'timeout': case 'slowCallDurationMs':
+      if (v === false) throw new TypeError(`breakwater: option ${name} must be a number (ms), got false; 0 means none (opossum's timeout: false)`)
       return num(name, v, { min: 0, max: MAX_MS, unit: ' (ms)' })
     case 'resetTimeout': case 'halfOpenTimeout':
       // The circuit keeps these in whole ms: refuse a fraction rather than truncate it.
@@ -100,6 +119,12 @@ function check(name, v) {
     default:
       if (FUNCTIONS.includes(name)) {
         if (typeof v !== 'function') throw new TypeError(`breakwater: option ${name} must be a function, got ${show(v)}`)
+        // A fallback gets one argument, the error. One declaring more was written for opossum,
+        // whose fallback gets the call's arguments first: here it would read the error as its
+        // first argument and undefined for the error.
+        if (name === 'fallback' && v.length >= 2) {
+          throw new TypeError(`breakwater: option fallback is called with one argument, the error, got a function of ${v.length} parameters; opossum's fallback(...args, error) becomes fallback: (error) => ..., with the call's arguments taken from where you call execute`)
+        }
         return v
       }
       throw new TypeError(`breakwater: unknown option ${name}`)

@@ -126,7 +126,7 @@ function stageInstall(dir, { platform, env } = {}) {
   return { app, pkgDir: path.join(app, 'node_modules', 'breakwater'), installed, packs, installMs: Date.now() - started }
 }
 
-module.exports = { stageInstall, packAll, hostPlatform, npm }
+module.exports = { stageInstall, packAll, hostPlatform, npm, npmCommand, newestSource }
 
 if (require.main === module) {
   const args = process.argv.slice(2)
