@@ -396,7 +396,7 @@ export interface CloudWatchDimension {
 /** What breakwater publishes to CloudWatch, per circuit. */
 export type CloudWatchMetricName =
   | 'TotalRequests' | 'SuccessCount' | 'FailureCount' | 'RejectionCount' | 'TimeoutCount'
-  | 'FallbackCount' | 'IgnoredCount' | 'SlowCallCount' | 'FailureRate'
+  | 'FallbackCount' | 'IgnoredCount' | 'SlowCallCount' | 'FailureRate' | 'CircuitState'
 
 export interface CloudWatchMetricOptions {
   /** Extra dimensions added to every metric (not Service or State). */
@@ -409,7 +409,7 @@ export interface CloudWatchMetricOptions {
 export interface CloudWatchMetricDatum {
   MetricName: CloudWatchMetricName
   Dimensions: CloudWatchDimension[]
-  Unit: 'Count' | 'Percent'
+  Unit: 'Count' | 'Percent' | 'None'
   Value: number
   Timestamp: Date
 }
@@ -417,9 +417,11 @@ export interface CloudWatchMetricDatum {
 /**
  * The `MetricData` array for `PutMetricDataCommand`: per circuit, the counts (unit Count,
  * dimension `Service`) as deltas since the previous call of toCloudWatchMetricData or
- * publishToCloudWatch (since creation on the first), and `FailureRate` (Percent, dimensions
- * `Service` and `State`). It may exceed PutMetricData's 1000-metric limit; publishToCloudWatch
- * splits it.
+ * publishToCloudWatch (since creation on the first); `CircuitState` (unit None, dimension
+ * `Service`: 0 closed, 1 half-open, 2 open); and `FailureRate` (Percent, dimensions `Service`
+ * and `State`) only while the window holds at least the effective minimumRequests. `Service`
+ * is the circuit's name, or `cloudWatchDimensionValue(name)` for a name CloudWatch refuses.
+ * It may exceed PutMetricData's 1000-metric limit; publishToCloudWatch splits it.
  */
 export declare function toCloudWatchMetricData(options?: CloudWatchMetricOptions): CloudWatchMetricDatum[]
 
@@ -445,7 +447,7 @@ export declare function publishToCloudWatch(
 ): Promise<{ requests: number; metrics: number }>
 
 export interface EmfOptions extends CloudWatchMetricOptions {
-  /** Default: the POWERTOOLS_METRICS_NAMESPACE environment variable; one of them is required. */
+  /** Default: the POWERTOOLS_METRICS_NAMESPACE environment variable, else 'Breakwater'. */
   namespace?: string
   /** Where each line goes (default: process.stdout). */
   write?: (line: string) => void
@@ -458,7 +460,7 @@ export interface EmfDocument {
     CloudWatchMetrics: Array<{
       Namespace: string
       Dimensions: string[][]
-      Metrics: Array<{ Name: string; Unit: 'Count' | 'Percent' }>
+      Metrics: Array<{ Name: string; Unit: 'Count' | 'Percent' | 'None' }>
     }>
   }
   [key: string]: unknown
@@ -466,10 +468,19 @@ export interface EmfDocument {
 
 /**
  * Writes every circuit's metrics to stdout in CloudWatch Embedded Metric Format, one JSON
- * document per line: the counts (deltas since the previous emitEmf call, dimension `Service`)
- * and `FailureRate` (Percent, dimensions `Service` and `State`). Returns the documents written.
+ * document per line: the counts (deltas since the previous emitEmf call) and `CircuitState`,
+ * dimension `Service`; and `FailureRate` (Percent, dimensions `Service` and `State`) while the
+ * window holds at least the effective minimumRequests. Returns the documents written.
  */
 export declare function emitEmf(options?: EmfOptions): EmfDocument[]
+
+/**
+ * The `Service` dimension value a circuit is published under: the name itself when CloudWatch
+ * accepts it (1–1024 printable ASCII characters, not blank), otherwise the name folded to
+ * ASCII (accents dropped, other characters `_`, trimmed, cut to fit) + `~` + the first 12 hex
+ * digits of the SHA-256 of its UTF-16 code units. Deterministic on every host and version.
+ */
+export declare function cloudWatchDimensionValue(name: string): string
 
 export interface CloudWatchAlarmOptions {
   namespace: string
@@ -489,7 +500,9 @@ export interface CloudWatchAlarmOptions {
 
 /**
  * Two alarms per circuit, as PutMetricAlarm inputs (which are also the Properties of an
- * `AWS::CloudWatch::Alarm`): `<prefix><name>-circuit-open` and `<prefix><name>-failure-rate`.
+ * `AWS::CloudWatch::Alarm`): `<prefix><name>-circuit-open` (CircuitState reached 2) and
+ * `<prefix><name>-failure-rate` (FailureRate above the threshold); `<name>` is the published
+ * `Service` value (see cloudWatchDimensionValue).
  */
 export declare function cloudWatchAlarms(options: CloudWatchAlarmOptions): Array<Record<string, unknown> & { AlarmName: string }>
 
@@ -524,12 +537,15 @@ export interface ApiGatewayProxyEventLike {
   httpMethod?: string
   path?: string
   rawPath?: string
-  requestContext?: { http?: { method?: string } } & Record<string, unknown>
+  requestContext?: { stage?: string; http?: { method?: string } } & Record<string, unknown>
   headers?: Record<string, string | undefined> | null
 }
 
 export interface StatsHandler {
-  /** node:http request listener, or Express middleware (calls `next()` for paths not its own). */
+  /**
+   * node:http request listener, or Express middleware: answers exactly its own routes (on
+   * `req.url`, relative to the mount point) and calls `next()` for every other request.
+   */
   (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse, next?: (err?: unknown) => void): void
   /** API Gateway (Lambda proxy integration) handler. */
   apiGateway(event: ApiGatewayProxyEventLike): Promise<{ statusCode: number; headers: Record<string, string>; body: string; isBase64Encoded: false }>

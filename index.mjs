@@ -23,5 +23,6 @@ export const {
   cloudWatchDashboard,
   cloudFormationResources,
   createStatsHandler,
+  cloudWatchDimensionValue,
 } = cjs
 export default cjs

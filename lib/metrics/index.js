@@ -6,6 +6,7 @@ const { toCloudWatchMetricData, publishToCloudWatch } = require('./cloudwatch.js
 const { emitEmf } = require('./emf.js')
 const { cloudWatchAlarms, cloudWatchDashboard, cloudFormationResources } = require('./alarms.js')
 const { createStatsHandler } = require('./stats-handler.js')
+const { cloudWatchDimensionValue } = require('./dimension.js')
 
 module.exports = {
   toPrometheus,
@@ -17,4 +18,5 @@ module.exports = {
   cloudWatchDashboard,
   cloudFormationResources,
   createStatsHandler,
+  cloudWatchDimensionValue,
 }
