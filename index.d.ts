@@ -558,3 +558,25 @@ export interface StatsHandler {
  * token, 404 for an unknown circuit; errors never carry stack traces.
  */
 export declare function createStatsHandler(options?: StatsHandlerOptions): StatsHandler
+
+/**
+ * The part of an OpenTelemetry `Meter` (from `@opentelemetry/api` 1.3 or later) that
+ * registerOpenTelemetry uses: a structural type, so breakwater's types do not need
+ * @opentelemetry/api installed. A real `Meter` is assignable to it.
+ */
+export interface OpenTelemetryMeter {
+  createObservableGauge(name: string, options?: { description?: string; unit?: string }): any
+  createObservableCounter(name: string, options?: { description?: string; unit?: string }): any
+  addBatchObservableCallback(callback: (observableResult: any) => void | Promise<void>, observables: any[]): void
+  removeBatchObservableCallback(callback: (observableResult: any) => void | Promise<void>, observables: any[]): void
+}
+
+/**
+ * Registers every circuit's figures as observable instruments on `meter`, each with the
+ * attribute `name`: `circuit_breaker.state` (gauge: 0 closed, 1 half-open, 2 open),
+ * `circuit_breaker.calls` (counter, attribute `result`: `success`, `failure`, `rejected`,
+ * `ignored`, summing to `totalRequests`) and `circuit_breaker.failure_rate` (gauge, the
+ * window's failure rate as a ratio 0–1). Call it once per Meter.
+ * @returns a function that unregisters them (the instruments report nothing afterwards)
+ */
+export declare function registerOpenTelemetry(meter: OpenTelemetryMeter): () => void

@@ -24,5 +24,6 @@ export const {
   cloudFormationResources,
   createStatsHandler,
   cloudWatchDimensionValue,
+  registerOpenTelemetry,
 } = cjs
 export default cjs

@@ -7,6 +7,7 @@ const { emitEmf } = require('./emf.js')
 const { cloudWatchAlarms, cloudWatchDashboard, cloudFormationResources } = require('./alarms.js')
 const { createStatsHandler } = require('./stats-handler.js')
 const { cloudWatchDimensionValue } = require('./dimension.js')
+const { registerOpenTelemetry } = require('./otel.js')
 
 module.exports = {
   toPrometheus,
@@ -19,4 +20,5 @@ module.exports = {
   cloudFormationResources,
   createStatsHandler,
   cloudWatchDimensionValue,
+  registerOpenTelemetry,
 }
