@@ -429,8 +429,12 @@ export interface PublishToCloudWatchOptions extends CloudWatchMetricOptions {
   /** The CloudWatch namespace (not `AWS/...`). */
   namespace: string
   /**
-   * `PutMetricDataCommand` from @aws-sdk/client-cloudwatch; by default it is loaded from the
-   * application's own copy of the SDK.
+   * `PutMetricDataCommand` from the same @aws-sdk/client-cloudwatch as the client. Pass it
+   * when the SDK is bundled into your handler (esbuild): it works in every layout. Without it,
+   * the aggregated `CloudWatch` client's own `putMetricData` is used, else the command of the
+   * SDK copy that made the client, looked up where the application's modules are (task root,
+   * working directory, entry script, NODE_PATH — never breakwater's own folder); if there is
+   * none, the call rejects with a TypeError saying to pass it.
    */
   PutMetricDataCommand?: new (input: any) => any
 }

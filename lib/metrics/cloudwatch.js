@@ -200,20 +200,36 @@ function batches(groups, maxMetrics, maxBytes) {
   return out
 }
 
-let sdk = null
-function loadPutMetricDataCommand() {
-  if (sdk) return sdk.PutMetricDataCommand
+// PutMetricDataCommand must come from the same copy of @aws-sdk/client-cloudwatch as the
+// client: a command of another SDK version may serialise differently. breakwater never
+// loads the SDK from its own folder — a handler bundled by esbuild carries its SDK inside the
+// bundle, where no require can reach it — but from where the application's modules are: the
+// Lambda task root or working directory, the entry script, and NODE_PATH (which on Lambda
+// holds the runtime's SDK). The copy found is used only if the client was made by it.
+const commands = new WeakMap() // CloudWatchClient class -> its PutMetricDataCommand
+
+function commandOf(client) {
+  const known = commands.get(client.constructor)
+  if (known) return known
   const { createRequire } = require('node:module')
   const path = require('node:path')
-  const bases = [__filename, path.join(process.cwd(), 'index.js')]
-  if (require.main && require.main.filename) bases.push(require.main.filename)
-  for (const base of bases) {
+  let cwd = null
+  try { cwd = process.cwd() } catch {} // the working directory may have been removed
+  const dirs = [process.env.LAMBDA_TASK_ROOT, cwd, process.argv[1] && path.dirname(process.argv[1]),
+    require.main && require.main.filename && path.dirname(require.main.filename)]
+  for (const dir of new Set(dirs.filter(Boolean))) {
+    let sdk
     try {
-      sdk = createRequire(base)('@aws-sdk/client-cloudwatch')
+      sdk = createRequire(path.join(path.resolve(dir), 'index.js'))('@aws-sdk/client-cloudwatch')
+    } catch {
+      continue
+    }
+    if (typeof sdk.CloudWatchClient === 'function' && typeof sdk.PutMetricDataCommand === 'function' && client instanceof sdk.CloudWatchClient) {
+      commands.set(client.constructor, sdk.PutMetricDataCommand)
       return sdk.PutMetricDataCommand
-    } catch {}
+    }
   }
-  throw new Error('breakwater: publishToCloudWatch: cannot load @aws-sdk/client-cloudwatch; install it or pass { PutMetricDataCommand } in the options')
+  return null
 }
 
 /**
@@ -221,7 +237,11 @@ function loadPutMetricDataCommand() {
  * CloudWatch client, in as many PutMetricData requests as the limits require (1000 metrics,
  * 1 MB each), one after another. Counts of a request that failed are published next time.
  * @param {{ send(command: unknown): Promise<unknown> } | { putMetricData(input: object): unknown }} client
- *   a `CloudWatchClient` (or the aggregated `CloudWatch`) from @aws-sdk/client-cloudwatch
+ *   a `CloudWatchClient` (or the aggregated `CloudWatch`) from @aws-sdk/client-cloudwatch.
+ *   The command used is `options.PutMetricDataCommand` if given, else the client's own
+ *   `putMetricData` (aggregated client), else the PutMetricDataCommand of the SDK copy that
+ *   made the client, found where the application's modules are (see commandOf); without
+ *   one of them it rejects with a TypeError saying to pass PutMetricDataCommand.
  * @param {{ namespace: string, dimensions?: Array<{ Name: string, Value: string }>, metrics?: string[],
  *   PutMetricDataCommand?: new (input: object) => unknown }} options
  * @returns {Promise<{ requests: number, metrics: number }>}
@@ -246,7 +266,10 @@ async function publishToCloudWatch(client, options) {
       return r && typeof r.promise === 'function' ? r.promise() : r // SDK v2 requests have .promise()
     }
   } else {
-    const Command = loadPutMetricDataCommand()
+    const Command = commandOf(client)
+    if (Command === null) {
+      throw new TypeError(`breakwater: ${where}: cannot find the PutMetricDataCommand of this client's @aws-sdk/client-cloudwatch (it is bundled into your code, or not installed where the application runs): pass it — import { PutMetricDataCommand } from '@aws-sdk/client-cloudwatch' and call publishToCloudWatch(client, { namespace, PutMetricDataCommand })`)
+    }
     send = (input) => client.send(new Command(input))
   }
 
