@@ -147,6 +147,20 @@ test('publishToCloudWatch: validates its arguments', async () => {
   await assert.rejects(publishToCloudWatch(recordingClient(), { namespace: 'AWS/Lambda' }), /reserved/)
 })
 
+test('publishToCloudWatch: a client whose SDK cannot be found (a bundled SDK) rejects with a TypeError naming PutMetricDataCommand; no count is lost', async () => {
+  const name = uniq('cw-nocommand')
+  const b = new CircuitBreaker({ name, logger: null })
+  await okN(b, 2)
+  const sent = []
+  const bundled = { async send(command) { sent.push(command.input) } } // not a CloudWatchClient of any SDK copy on disk
+  await assert.rejects(publishToCloudWatch(bundled, { namespace: 'N' }), (e) => e instanceof TypeError && /pass it/.test(e.message) && /PutMetricDataCommand \}\)/.test(e.message))
+  assert.equal(sent.length, 0)
+  class PutMetricDataCommand { constructor(input) { this.input = input } }
+  await publishToCloudWatch(bundled, { namespace: 'N', PutMetricDataCommand })
+  assert.equal(valueOf(sent.flatMap((i) => i.MetricData), name, 'SuccessCount').Value, 2)
+  b.dispose()
+})
+
 let moto = null
 before(async () => {
   if (has('moto_server')) moto = await startMoto()
