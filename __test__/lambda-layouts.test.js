@@ -73,14 +73,15 @@ function project(name, snippet, edit = (s) => s) {
   fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name, private: true, dependencies: { '@aws-sdk/client-cloudwatch': '*', breakwater: '^0.1.0' } }))
   const source = fs.readFileSync(snippet, 'utf8')
   const edited = edit(source)
-  assert.notEqual(edit === project.same ? null : edited, source, 'the edit changed nothing')
+  if (edit !== project.same) assert.notEqual(edited, source, 'the edit changed nothing')
   fs.writeFileSync(path.join(app, 'src', 'handler.ts'), edited)
   return app
 }
 project.same = (s) => s
 
 /** The README's zip-by-hand commands, run as written in `app`; returns the unzipped task root. */
-async function zipByHand(app) {
+async function zipByHand(t, app) {
+  if (!requireTool(t, 'zip') || !requireTool(t, 'unzip')) return null
   const block = /\*\*A zip by hand\*\*[\s\S]*?```sh\n([\s\S]*?)```/.exec(README)
   assert.ok(block, 'the README has the zip-by-hand commands')
   const env = { ...process.env, ...npmEnv(registry, dir), PATH: `${path.join(ROOT, 'node_modules', '.bin')}${path.delimiter}${process.env.PATH}` }
@@ -99,7 +100,8 @@ const FALLBACK = { temperatureC: null, stale: true }
 
 test('zip by hand, SDK bundled: the PutMetricData snippet publishes to CloudWatch', { timeout: 180_000 }, async (t) => {
   if (!requireTool(t, 'moto_server')) return
-  const task = await zipByHand(project('zip-pmd', SNIPPETS.putMetricData, project.same))
+  const task = await zipByHand(t, project('zip-pmd', SNIPPETS.putMetricData, project.same))
+  if (!task) return
   const bundle = fs.readFileSync(path.join(task, 'index.js'), 'utf8')
   assert.match(bundle, /require\("breakwater"\)/)
   assert.doesNotMatch(bundle, /require\("@aws-sdk\/client-cloudwatch"\)/, 'the SDK is inside the bundle')
@@ -110,15 +112,17 @@ test('zip by hand, SDK bundled: the PutMetricData snippet publishes to CloudWatc
   assert.equal(await sums('eu-west-1', 'FallbackCount'), 3)
 })
 
-test('zip by hand, SDK bundled, without PutMetricDataCommand: a TypeError that says to pass it (the handler still answers)', { timeout: 180_000 }, async () => {
-  const task = await zipByHand(project('zip-pmd-nocommand', SNIPPETS.putMetricData, (s) => s.replace("{ namespace: 'Checkout', PutMetricDataCommand }", "{ namespace: 'Checkout' }")))
+test('zip by hand, SDK bundled, without PutMetricDataCommand: a TypeError that says to pass it (the handler still answers)', { timeout: 180_000 }, async (t) => {
+  const task = await zipByHand(t, project('zip-pmd-nocommand', SNIPPETS.putMetricData, (s) => s.replace("{ namespace: 'Checkout', PutMetricDataCommand }", "{ namespace: 'Checkout' }")))
+  if (!task) return
   const r = await invoke(runtime, task, [{}], awsEnv('eu-north-1'))
   assert.deepEqual(r.results, [FALLBACK])
   assert.match(r.stderr, /breakwater metrics: breakwater: publishToCloudWatch\(client, \{ namespace \}\): cannot find the PutMetricDataCommand[^\n]*pass it[^\n]*PutMetricDataCommand \}\)/)
 })
 
-test('zip by hand: the EMF snippet writes EMF lines (namespace from POWERTOOLS_METRICS_NAMESPACE, else Breakwater)', { timeout: 180_000 }, async () => {
-  const task = await zipByHand(project('zip-emf', SNIPPETS.emf, project.same))
+test('zip by hand: the EMF snippet writes EMF lines (namespace from POWERTOOLS_METRICS_NAMESPACE, else Breakwater)', { timeout: 180_000 }, async (t) => {
+  const task = await zipByHand(t, project('zip-emf', SNIPPETS.emf, project.same))
+  if (!task) return
   for (const [ns, expected] of [[undefined, 'Breakwater'], ['Checkout', 'Checkout']]) {
     const r = await invoke(runtime, task, [{}, {}], awsEnv('us-west-2', ns ? { POWERTOOLS_METRICS_NAMESPACE: ns } : {}))
     assert.deepEqual(r.results, [FALLBACK, FALLBACK])
@@ -162,7 +166,7 @@ test('CDK layout (SDK from the runtime): the PutMetricData snippet publishes, an
 })
 
 test('SAM layout: make build-CheckoutFunction builds an artifact that serves the sample event', { timeout: 180_000 }, async (t) => {
-  if (!has('make')) return t.skip('make is not installed')
+  if (!requireTool(t, 'make')) return
   const artifacts = path.join(dir, 'sam-artifacts')
   fs.mkdirSync(artifacts)
   await run('make', ['-s', 'build-CheckoutFunction', `ARTIFACTS_DIR=${artifacts}`, `LAMBDA_ARCH=${CPU === 'arm64' ? 'arm64' : 'x86_64'}`], {
