@@ -518,7 +518,7 @@ export interface CloudWatchDimension {
 /** What breakwater publishes to CloudWatch, per circuit. */
 export type CloudWatchMetricName =
   | 'TotalRequests' | 'SuccessCount' | 'FailureCount' | 'RejectionCount' | 'TimeoutCount'
-  | 'FallbackCount' | 'IgnoredCount' | 'SlowCallCount' | 'FailureRate'
+  | 'FallbackCount' | 'IgnoredCount' | 'SlowCallCount' | 'FailureRate' | 'CircuitState'
 
 export interface CloudWatchMetricOptions {
   /** Extra dimensions added to every metric (not Service or State). */
@@ -531,7 +531,7 @@ export interface CloudWatchMetricOptions {
 export interface CloudWatchMetricDatum {
   MetricName: CloudWatchMetricName
   Dimensions: CloudWatchDimension[]
-  Unit: 'Count' | 'Percent'
+  Unit: 'Count' | 'Percent' | 'None'
   Value: number
   Timestamp: Date
 }
@@ -539,9 +539,11 @@ export interface CloudWatchMetricDatum {
 /**
  * The `MetricData` array for `PutMetricDataCommand`: per circuit, the counts (unit Count,
  * dimension `Service`) as deltas since the previous call of toCloudWatchMetricData or
- * publishToCloudWatch (since creation on the first), and `FailureRate` (Percent, dimensions
- * `Service` and `State`). It may exceed PutMetricData's 1000-metric limit; publishToCloudWatch
- * splits it.
+ * publishToCloudWatch (since creation on the first); `CircuitState` (unit None, dimension
+ * `Service`: 0 closed, 1 half-open, 2 open); and `FailureRate` (Percent, dimensions `Service`
+ * and `State`) only while the window holds at least the effective minimumRequests. `Service`
+ * is the circuit's name, or `cloudWatchDimensionValue(name)` for a name CloudWatch refuses.
+ * It may exceed PutMetricData's 1000-metric limit; publishToCloudWatch splits it.
  */
 export declare function toCloudWatchMetricData(options?: CloudWatchMetricOptions): CloudWatchMetricDatum[]
 
@@ -549,8 +551,12 @@ export interface PublishToCloudWatchOptions extends CloudWatchMetricOptions {
   /** The CloudWatch namespace (not `AWS/...`). */
   namespace: string
   /**
-   * `PutMetricDataCommand` from @aws-sdk/client-cloudwatch; by default it is loaded from the
-   * application's own copy of the SDK.
+   * `PutMetricDataCommand` from the same @aws-sdk/client-cloudwatch as the client. Pass it
+   * when the SDK is bundled into your handler (esbuild): it works in every layout. Without it,
+   * the aggregated `CloudWatch` client's own `putMetricData` is used, else the command of the
+   * SDK copy that made the client, looked up where the application's modules are (task root,
+   * working directory, entry script, NODE_PATH — never breakwater's own folder); if there is
+   * none, the call rejects with a TypeError saying to pass it.
    */
   PutMetricDataCommand?: new (input: any) => any
 }
@@ -567,7 +573,7 @@ export declare function publishToCloudWatch(
 ): Promise<{ requests: number; metrics: number }>
 
 export interface EmfOptions extends CloudWatchMetricOptions {
-  /** Default: the POWERTOOLS_METRICS_NAMESPACE environment variable; one of them is required. */
+  /** Default: the POWERTOOLS_METRICS_NAMESPACE environment variable, else 'Breakwater'. */
   namespace?: string
   /** Where each line goes (default: process.stdout). */
   write?: (line: string) => void
@@ -580,7 +586,7 @@ export interface EmfDocument {
     CloudWatchMetrics: Array<{
       Namespace: string
       Dimensions: string[][]
-      Metrics: Array<{ Name: string; Unit: 'Count' | 'Percent' }>
+      Metrics: Array<{ Name: string; Unit: 'Count' | 'Percent' | 'None' }>
     }>
   }
   [key: string]: unknown
@@ -588,10 +594,19 @@ export interface EmfDocument {
 
 /**
  * Writes every circuit's metrics to stdout in CloudWatch Embedded Metric Format, one JSON
- * document per line: the counts (deltas since the previous emitEmf call, dimension `Service`)
- * and `FailureRate` (Percent, dimensions `Service` and `State`). Returns the documents written.
+ * document per line: the counts (deltas since the previous emitEmf call) and `CircuitState`,
+ * dimension `Service`; and `FailureRate` (Percent, dimensions `Service` and `State`) while the
+ * window holds at least the effective minimumRequests. Returns the documents written.
  */
 export declare function emitEmf(options?: EmfOptions): EmfDocument[]
+
+/**
+ * The `Service` dimension value a circuit is published under: the name itself when CloudWatch
+ * accepts it (1–1024 printable ASCII characters, not blank), otherwise the name folded to
+ * ASCII (accents dropped, other characters `_`, trimmed, cut to fit) + `~` + the first 12 hex
+ * digits of the SHA-256 of its UTF-16 code units. Deterministic on every host and version.
+ */
+export declare function cloudWatchDimensionValue(name: string): string
 
 export interface CloudWatchAlarmOptions {
   namespace: string
@@ -611,7 +626,9 @@ export interface CloudWatchAlarmOptions {
 
 /**
  * Two alarms per circuit, as PutMetricAlarm inputs (which are also the Properties of an
- * `AWS::CloudWatch::Alarm`): `<prefix><name>-circuit-open` and `<prefix><name>-failure-rate`.
+ * `AWS::CloudWatch::Alarm`): `<prefix><name>-circuit-open` (CircuitState reached 2) and
+ * `<prefix><name>-failure-rate` (FailureRate above the threshold); `<name>` is the published
+ * `Service` value (see cloudWatchDimensionValue).
  */
 export declare function cloudWatchAlarms(options: CloudWatchAlarmOptions): Array<Record<string, unknown> & { AlarmName: string }>
 
@@ -646,12 +663,15 @@ export interface ApiGatewayProxyEventLike {
   httpMethod?: string
   path?: string
   rawPath?: string
-  requestContext?: { http?: { method?: string } } & Record<string, unknown>
+  requestContext?: { stage?: string; http?: { method?: string } } & Record<string, unknown>
   headers?: Record<string, string | undefined> | null
 }
 
 export interface StatsHandler {
-  /** node:http request listener, or Express middleware (calls `next()` for paths not its own). */
+  /**
+   * node:http request listener, or Express middleware: answers exactly its own routes (on
+   * `req.url`, relative to the mount point) and calls `next()` for every other request.
+   */
   (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse, next?: (err?: unknown) => void): void
   /** API Gateway (Lambda proxy integration) handler. */
   apiGateway(event: ApiGatewayProxyEventLike): Promise<{ statusCode: number; headers: Record<string, string>; body: string; isBase64Encoded: false }>
@@ -664,3 +684,25 @@ export interface StatsHandler {
  * token, 404 for an unknown circuit; errors never carry stack traces.
  */
 export declare function createStatsHandler(options?: StatsHandlerOptions): StatsHandler
+
+/**
+ * The part of an OpenTelemetry `Meter` (from `@opentelemetry/api` 1.3 or later) that
+ * registerOpenTelemetry uses: a structural type, so breakwater's types do not need
+ * @opentelemetry/api installed. A real `Meter` is assignable to it.
+ */
+export interface OpenTelemetryMeter {
+  createObservableGauge(name: string, options?: { description?: string; unit?: string }): any
+  createObservableCounter(name: string, options?: { description?: string; unit?: string }): any
+  addBatchObservableCallback(callback: (observableResult: any) => void | Promise<void>, observables: any[]): void
+  removeBatchObservableCallback(callback: (observableResult: any) => void | Promise<void>, observables: any[]): void
+}
+
+/**
+ * Registers every circuit's figures as observable instruments on `meter`, each with the
+ * attribute `name`: `circuit_breaker.state` (gauge: 0 closed, 1 half-open, 2 open),
+ * `circuit_breaker.calls` (counter, attribute `result`: `success`, `failure`, `rejected`,
+ * `ignored`, summing to `totalRequests`) and `circuit_breaker.failure_rate` (gauge, the
+ * window's failure rate as a ratio 0–1). Call it once per Meter.
+ * @returns a function that unregisters them (the instruments report nothing afterwards)
+ */
+export declare function registerOpenTelemetry(meter: OpenTelemetryMeter): () => void

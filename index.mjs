@@ -27,5 +27,7 @@ export const {
   cloudWatchDashboard,
   cloudFormationResources,
   createStatsHandler,
+  cloudWatchDimensionValue,
+  registerOpenTelemetry,
 } = cjs
 export default cjs

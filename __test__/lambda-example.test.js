@@ -30,9 +30,12 @@ after(() => {
   if (dir) fs.rmSync(dir, { recursive: true, force: true })
 })
 
-test('the handler type-checks with tsc --strict against the installed package', { skip: !fs.existsSync(TSC) && 'typescript not installed' }, () => {
+test('the handler and the metrics snippets type-check with tsc --strict against the installed package', { skip: !fs.existsSync(TSC) && 'typescript not installed' }, () => {
   fs.mkdirSync(path.join(app, 'src'), { recursive: true })
-  fs.copyFileSync(path.join(EXAMPLE, 'src', 'handler.ts'), path.join(app, 'src', 'handler.ts'))
+  // the handler and the README's metrics snippets (emf.ts, put-metric-data.ts, which import the SDK)
+  for (const f of fs.readdirSync(path.join(EXAMPLE, 'src'))) fs.copyFileSync(path.join(EXAMPLE, 'src', f), path.join(app, 'src', f))
+  fs.mkdirSync(path.join(app, 'node_modules', '@aws-sdk'), { recursive: true })
+  fs.symlinkSync(path.join(ROOT, 'node_modules', '@aws-sdk', 'client-cloudwatch'), path.join(app, 'node_modules', '@aws-sdk', 'client-cloudwatch'))
   const tsconfig = JSON.parse(fs.readFileSync(path.join(EXAMPLE, 'tsconfig.json'), 'utf8'))
   tsconfig.compilerOptions.typeRoots = [path.join(ROOT, 'node_modules', '@types')]
   fs.writeFileSync(path.join(app, 'tsconfig.json'), JSON.stringify(tsconfig))

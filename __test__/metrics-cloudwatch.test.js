@@ -14,7 +14,7 @@ const valueOf = (data, name, metric) => {
 
 test('toCloudWatchMetricData: counts are deltas since the previous call; FailureRate in Percent with Service and State', async () => {
   const name = uniq('cw-delta')
-  const b = new CircuitBreaker({ name, logger: null, minimumRequests: 100 })
+  const b = new CircuitBreaker({ name, logger: null, minimumRequests: 8, failureThreshold: 0.9 })
   await okN(b, 6)
   await failN(b, 2)
   let data = toCloudWatchMetricData()
@@ -30,7 +30,8 @@ test('toCloudWatchMetricData: counts are deltas since the previous call; Failure
   assert.deepEqual(ok.Dimensions, [{ Name: 'Service', Value: name }])
   assert.ok(ok.Timestamp instanceof Date)
   assert.deepEqual(mine(data, name).map((d) => d.MetricName).sort(),
-    ['FailureCount', 'FailureRate', 'FallbackCount', 'IgnoredCount', 'RejectionCount', 'SlowCallCount', 'SuccessCount', 'TimeoutCount', 'TotalRequests'])
+    ['CircuitState', 'FailureCount', 'FailureRate', 'FallbackCount', 'IgnoredCount', 'RejectionCount', 'SlowCallCount', 'SuccessCount', 'TimeoutCount', 'TotalRequests'])
+  assert.deepEqual(valueOf(data, name, 'CircuitState'), { MetricName: 'CircuitState', Dimensions: [{ Name: 'Service', Value: name }], Unit: 'None', Value: 0, Timestamp: ok.Timestamp })
 
   await okN(b, 3)
   data = toCloudWatchMetricData()
@@ -47,11 +48,13 @@ test('toCloudWatchMetricData: counts are deltas since the previous call; Failure
   data = toCloudWatchMetricData()
   assert.equal(valueOf(data, name, 'SuccessCount').Value, 2)
 
-  // OPEN shows in the State dimension
+  // OPEN shows in the State dimension (the window holds the 8 calls the rate needs) and in CircuitState
+  await okN(b, 6)
   b.open()
   await b.execute(() => 1).catch(() => {})
   data = toCloudWatchMetricData()
   assert.equal(valueOf(data, name, 'FailureRate').Dimensions[1].Value, 'OPEN')
+  assert.equal(valueOf(data, name, 'CircuitState').Value, 2)
   assert.equal(valueOf(data, name, 'RejectionCount').Value, 1)
   b.dispose()
   assert.equal(mine(toCloudWatchMetricData(), name).length, 0)
@@ -59,7 +62,7 @@ test('toCloudWatchMetricData: counts are deltas since the previous call; Failure
 
 test('toCloudWatchMetricData: extra dimensions, a subset of metrics, bad options', async () => {
   const name = uniq('cw-opts')
-  const b = new CircuitBreaker({ name, logger: null })
+  const b = new CircuitBreaker({ name, logger: null, minimumRequests: 1 })
   await okN(b, 1)
   const data = mine(toCloudWatchMetricData({ dimensions: [{ Name: 'Environment', Value: 'prod' }], metrics: ['SuccessCount', 'FailureRate'] }), name)
   assert.deepEqual(data.map((d) => d.MetricName), ['SuccessCount', 'FailureRate'])
@@ -68,6 +71,9 @@ test('toCloudWatchMetricData: extra dimensions, a subset of metrics, bad options
   assert.throws(() => toCloudWatchMetricData({ metrics: ['Nope'] }), /metrics must be/)
   assert.throws(() => toCloudWatchMetricData({ dimensions: [{ Name: 'Service', Value: 'x' }] }), /Service/)
   assert.throws(() => toCloudWatchMetricData({ dimensions: 'x' }), TypeError)
+  for (const bad of [{ Name: 'Env', Value: 'prød' }, { Name: 'Env', Value: '  ' }, { Name: 'Env', Value: 'a\tb' }, { Name: ':Env', Value: 'x' }, { Name: 'Env', Value: 'x'.repeat(1025) }]) {
+    assert.throws(() => toCloudWatchMetricData({ dimensions: [bad] }), (e) => e instanceof TypeError && /not valid in CloudWatch/.test(e.message), JSON.stringify(bad))
+  }
   b.dispose()
 })
 
@@ -141,6 +147,20 @@ test('publishToCloudWatch: validates its arguments', async () => {
   await assert.rejects(publishToCloudWatch(recordingClient(), { namespace: 'AWS/Lambda' }), /reserved/)
 })
 
+test('publishToCloudWatch: a client whose SDK cannot be found (a bundled SDK) rejects with a TypeError naming PutMetricDataCommand; no count is lost', async () => {
+  const name = uniq('cw-nocommand')
+  const b = new CircuitBreaker({ name, logger: null })
+  await okN(b, 2)
+  const sent = []
+  const bundled = { async send(command) { sent.push(command.input) } } // not a CloudWatchClient of any SDK copy on disk
+  await assert.rejects(publishToCloudWatch(bundled, { namespace: 'N' }), (e) => e instanceof TypeError && /pass it/.test(e.message) && /PutMetricDataCommand \}\)/.test(e.message))
+  assert.equal(sent.length, 0)
+  class PutMetricDataCommand { constructor(input) { this.input = input } }
+  await publishToCloudWatch(bundled, { namespace: 'N', PutMetricDataCommand })
+  assert.equal(valueOf(sent.flatMap((i) => i.MetricData), name, 'SuccessCount').Value, 2)
+  b.dispose()
+})
+
 let moto = null
 before(async () => {
   if (has('moto_server')) moto = await startMoto()
@@ -164,7 +184,7 @@ test('publishToCloudWatch with the real SDK against moto: GetMetricStatistics re
   const client = cloudWatchClient(moto.endpoint)
   const namespace = `Breakwater/${uniq('ns')}`
   const name = uniq('cw-moto')
-  const b = new CircuitBreaker({ name, logger: null, minimumRequests: 100 })
+  const b = new CircuitBreaker({ name, logger: null, minimumRequests: 10, failureThreshold: 0.9 })
   await okN(b, 7)
   await failN(b, 3)
   const r1 = await publishToCloudWatch(client, { namespace })
@@ -201,4 +221,51 @@ test('publishToCloudWatch against moto: more than 1000 metrics in several accept
   assert.equal(await sumOf(client, namespace, 'SuccessCount', [{ Name: 'Service', Value: made[0].name }]), 2)
   assert.equal(await sumOf(client, namespace, 'SuccessCount', [{ Name: 'Service', Value: made[119].name }]), 2)
   for (const b of made) b.dispose()
+})
+
+// Issue 12 item 8b: right after a probe closed the circuit, one failure published
+// FailureRate 100 and the generated alarm (Maximum > 50 in one period) fired.
+test('FailureRate is published only while the window holds the effective minimumRequests (both exporters)', async () => {
+  const { emitEmf } = require('../index.js')
+  const { sleep } = require('./helpers.js')
+  const rates = (name) => {
+    const cw = mine(toCloudWatchMetricData(), name)
+    const emf = []
+    emitEmf({ namespace: 'N', write: (l) => emf.push(JSON.parse(l)) })
+    const mineEmf = emf.filter((d) => d.Service === name)
+    const state = cw.find((d) => d.MetricName === 'CircuitState')
+    assert.equal(mineEmf.find((d) => 'CircuitState' in d).CircuitState, state.Value, 'CircuitState is always published')
+    return {
+      cw: cw.filter((d) => d.MetricName === 'FailureRate').map((d) => d.Value),
+      emf: mineEmf.filter((d) => 'FailureRate' in d).map((d) => d.FailureRate),
+      state: state.Value,
+    }
+  }
+  const name = uniq('cw-min')
+  const b = new CircuitBreaker({ name, logger: null, minimumRequests: 5, resetTimeout: 50 })
+  await failN(b, 4)
+  assert.deepEqual(rates(name), { cw: [], emf: [], state: 0 }, '4 calls of 5 needed: no rate')
+  await failN(b, 1)
+  assert.equal(b.state, 'OPEN')
+  assert.deepEqual(rates(name), { cw: [100], emf: [100], state: 2 }, 'the rate that tripped it')
+  await sleep(120)
+  await okN(b, 1) // the probe closes the circuit: a fresh window
+  assert.equal(b.state, 'CLOSED')
+  await failN(b, 1)
+  assert.deepEqual(rates(name), { cw: [], emf: [], state: 0 }, 'one failure after recovery is not a 100% (or 50%) failure rate')
+  b.dispose()
+
+  // a count window smaller than minimumRequests: the effective minimum is its size
+  const small = new CircuitBreaker({ name: uniq('cw-min-count'), logger: null, minimumRequests: 10, window: { type: 'count', size: 3 }, failureThreshold: 1 })
+  await okN(small, 2)
+  assert.deepEqual(rates(small.name).cw, [])
+  await failN(small, 1)
+  assert.deepEqual(rates(small.name), { cw: [33.333], emf: [33.333], state: 0 })
+  small.dispose()
+
+  // forced open with an empty window: no rate, but CircuitState says OPEN (what the open alarm watches)
+  const forced = new CircuitBreaker({ name: uniq('cw-min-forced'), logger: null })
+  forced.open()
+  assert.deepEqual(rates(forced.name), { cw: [], emf: [], state: 2 })
+  forced.dispose()
 })

@@ -44,7 +44,7 @@ function capture(options) {
 
 test('emitEmf: valid EMF in the _aws structure of Powertools, counts with Service, FailureRate with Service and State', async () => {
   const name = uniq('emf')
-  const b = new CircuitBreaker({ name, logger: null, minimumRequests: 100 })
+  const b = new CircuitBreaker({ name, logger: null, minimumRequests: 4, failureThreshold: 0.9 })
   await okN(b, 3)
   await failN(b, 1)
   const { parsed, lines, docs } = capture({ namespace: 'Breakwater/Emf' })
@@ -57,7 +57,8 @@ test('emitEmf: valid EMF in the _aws structure of Powertools, counts with Servic
   assert.equal(counts.SuccessCount, 3)
   assert.equal(counts.FailureCount, 1)
   assert.equal(counts.TotalRequests, 4)
-  assert.ok(counts._aws.CloudWatchMetrics[0].Metrics.every((m) => m.Unit === 'Count'))
+  assert.equal(counts.CircuitState, 0)
+  assert.ok(counts._aws.CloudWatchMetrics[0].Metrics.every((m) => m.Unit === (m.Name === 'CircuitState' ? 'None' : 'Count')))
   assert.equal(counts.State, undefined)
   const rate = ours.find((d) => 'FailureRate' in d)
   assert.deepEqual(rate._aws.CloudWatchMetrics[0].Dimensions, [['Service', 'State']])
@@ -89,7 +90,10 @@ test('emitEmf: extra dimensions, a subset of metrics, POWERTOOLS_METRICS_NAMESPA
     process.env.POWERTOOLS_METRICS_NAMESPACE = 'FromEnv'
     assert.ok(capture({}).parsed.every((d) => d._aws.CloudWatchMetrics[0].Namespace === 'FromEnv'))
     delete process.env.POWERTOOLS_METRICS_NAMESPACE
-    assert.throws(() => emitEmf({ write: () => {} }), (e) => e instanceof TypeError && /namespace/.test(e.message))
+    assert.ok(capture({}).parsed.every((d) => d._aws.CloudWatchMetrics[0].Namespace === 'Breakwater'), 'the default namespace')
+    process.env.POWERTOOLS_METRICS_NAMESPACE = ''
+    assert.ok(capture({}).parsed.every((d) => d._aws.CloudWatchMetrics[0].Namespace === 'Breakwater'), 'an empty variable is unset')
+    assert.throws(() => emitEmf({ namespace: '', write: () => {} }), (e) => e instanceof TypeError && /namespace/.test(e.message))
   } finally {
     if (saved === undefined) delete process.env.POWERTOOLS_METRICS_NAMESPACE
     else process.env.POWERTOOLS_METRICS_NAMESPACE = saved
@@ -98,18 +102,23 @@ test('emitEmf: extra dimensions, a subset of metrics, POWERTOOLS_METRICS_NAMESPA
   b.dispose()
 })
 
-test('emitEmf writes to stdout, one JSON document per line', () => {
+// Issue 12 item 8c: emitEmf() with no argument threw.
+test('emitEmf() with no argument writes to stdout, one JSON document per line: POWERTOOLS_METRICS_NAMESPACE, else Breakwater', () => {
   const entry = path.join(__dirname, '..', 'index.js')
   const script = `
     const { CircuitBreaker, emitEmf } = require(${JSON.stringify(entry)})
-    const b = new CircuitBreaker({ name: 'emf-stdout', logger: null })
-    b.execute(() => 1).then(() => { emitEmf({ namespace: 'Breakwater/Stdout' }) })`
-  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 30_000 })
-  assert.equal(r.status, 0, r.stderr)
-  const lines = r.stdout.split(/(?<=\n)/)
-  assert.equal(lines.length, 2)
-  const docs = lines.map(validateEmf)
-  assert.equal(docs[0].Service, 'emf-stdout')
-  assert.equal(docs[0].SuccessCount, 1)
-  assert.equal(docs[1].FailureRate, 0)
+    const b = new CircuitBreaker({ name: 'emf-stdout', logger: null, minimumRequests: 1 })
+    b.execute(() => 1).then(() => { emitEmf() })`
+  const { POWERTOOLS_METRICS_NAMESPACE, ...env } = process.env
+  for (const [ns, expected] of [[undefined, 'Breakwater'], ['Checkout', 'Checkout']]) {
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 30_000, env: ns ? { ...env, POWERTOOLS_METRICS_NAMESPACE: ns } : env })
+    assert.equal(r.status, 0, r.stderr)
+    const lines = r.stdout.split(/(?<=\n)/)
+    assert.equal(lines.length, 2)
+    const docs = lines.map(validateEmf)
+    assert.equal(docs[0].Service, 'emf-stdout')
+    assert.equal(docs[0].SuccessCount, 1)
+    assert.equal(docs[1].FailureRate, 0)
+    for (const d of docs) assert.equal(d._aws.CloudWatchMetrics[0].Namespace, expected)
+  }
 })

@@ -54,7 +54,7 @@ test('GET stats of all circuits and of one; 404 for an unknown one', async () =>
   assert.equal(unknown.status, 404)
   assert.equal(unknown.body.error, 'unknown circuit')
   assert.equal((await call('GET', '/elsewhere')).status, 404)
-  assert.equal((await call('GET', '/stats/a/b/c')).status, 404)
+  assert.equal((await call('GET', '/stats/a/b/c')).status, 404) // not ours: the bare server's 404
   assert.equal((await call('GET', '/stats/%E0%A4%A')).status, 400)
   const del = await call('DELETE', '/stats')
   assert.equal(del.status, 405)
@@ -120,7 +120,7 @@ test('a circuit named "reset" is still readable with GET', async () => {
   b.dispose()
 })
 
-test('mounted under Express-style middleware: routes by originalUrl, next() for other paths', async () => {
+test('mounted under Express-style middleware: routes by req.url (relative to the mount), next() for other paths', async () => {
   const name = uniq('http-mount')
   const b = new CircuitBreaker({ name, logger: null })
   const r = await call('GET', `/admin/stats/${encodeURIComponent(name)}`)
@@ -167,9 +167,14 @@ test('API Gateway (Lambda proxy) handler: REST v1 and HTTP API v2 events', async
   assert.equal(v1.isBase64Encoded, false)
   assert.match(v1.headers['Content-Type'], /application\/json/)
   assert.equal(JSON.parse(v1.body).state, 'OPEN')
-  const v2 = await h({ version: '2.0', rawPath: '/prod/stats', requestContext: { http: { method: 'GET' } }, headers: {} })
+  const v2 = await h({ version: '2.0', rawPath: '/prod/stats', requestContext: { stage: 'prod', http: { method: 'GET' } }, headers: {} })
   assert.equal(v2.statusCode, 200)
   assert.ok(JSON.parse(v2.body).circuits[name])
+  const dflt = await h({ version: '2.0', rawPath: '/stats', requestContext: { stage: '$default', http: { method: 'GET' } }, headers: {} })
+  assert.equal(dflt.statusCode, 200)
+  const foreign = await h({ version: '2.0', rawPath: '/prod/users/42/stats', requestContext: { stage: 'prod', http: { method: 'GET' } }, headers: {} })
+  assert.equal(foreign.statusCode, 404)
+  assert.equal(JSON.parse(foreign.body).circuits, undefined)
   assert.equal((await h({ httpMethod: 'GET', path: '/stats/nope', headers: null })).statusCode, 404)
   const denied = await h({ httpMethod: 'POST', path: `/stats/${encodeURIComponent(name)}/reset`, headers: { Authorization: 'Bearer nope' } })
   assert.equal(denied.statusCode, 401)
@@ -179,4 +184,94 @@ test('API Gateway (Lambda proxy) handler: REST v1 and HTTP API v2 events', async
   assert.equal(b.state, 'CLOSED')
   assert.equal((await h(undefined)).statusCode, 404)
   b.dispose()
+})
+
+// Issue 12 item 7: mounted as the README shows, the handler answered the app's own routes
+// (`/users/42/stats`, `/api/stats?range=7d`, ...) with every circuit's stats, and a POST to
+// `/users/42/stats/reset` with the token reset every circuit.
+const FOREIGN = [
+  ['GET', '/users/42/stats'],
+  ['GET', '/api/orders/stats'],
+  ['GET', '/api/stats?range=7d'],
+  ['GET', '/reports/stats/stripe'],
+  ['GET', '/statistics'],
+  ['GET', '/stats-export'],
+  ['GET', '/stats/a/b'],
+  ['GET', '/stats//reset'],
+  ['POST', '/users/42/stats/reset'],
+  ['POST', '/api/stats/reset'],
+  ['POST', '/stats/a/b/reset'],
+]
+
+async function listen(handler) {
+  const srv = http.createServer(handler)
+  await new Promise((resolve) => srv.listen(0, '127.0.0.1', resolve))
+  return { url: `http://127.0.0.1:${srv.address().port}`, close: () => new Promise((resolve) => srv.close(resolve)) }
+}
+
+test('Express: app.use(stats) answers only its own paths; every other request reaches the app, body unread', async () => {
+  const express = require('express')
+  const name = uniq('http-express')
+  const b = new CircuitBreaker({ name, logger: null, minimumRequests: 1 })
+  await failN(b, 1)
+  assert.equal(b.state, 'OPEN')
+  const app = express()
+  app.use(createStatsHandler({ resetToken: TOKEN }))
+  app.use('/admin', createStatsHandler({ resetToken: TOKEN }))
+  app.use(express.json())
+  app.all('/{*rest}', (req, res) => res.status(299).json({ app: true, method: req.method, url: req.originalUrl, body: req.body ?? null }))
+  const srv = await listen(app)
+  try {
+    const auth = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }
+    for (const [method, path] of FOREIGN) {
+      const r = await fetch(srv.url + path, { method, headers: auth, body: method === 'POST' ? '{"confirm":true}' : undefined })
+      const body = await r.json()
+      assert.equal(r.status, 299, `${method} ${path} must reach the app, got ${r.status} ${JSON.stringify(body).slice(0, 80)}`)
+      assert.deepEqual(body, { app: true, method, url: path, body: method === 'POST' ? { confirm: true } : null })
+    }
+    assert.equal(b.state, 'OPEN', 'no POST to a foreign path reset anything')
+
+    // its own routes, at the root and where it is mounted
+    for (const prefix of ['', '/admin']) {
+      const all = await fetch(`${srv.url}${prefix}/stats?range=7d`)
+      assert.equal(all.status, 200)
+      assert.equal((await all.json()).circuits[name].state, 'OPEN')
+      assert.equal((await fetch(`${srv.url}${prefix}/stats/`)).status, 200)
+      const one = await fetch(`${srv.url}${prefix}/stats/${encodeURIComponent(name)}/`)
+      assert.equal((await one.json()).name, name)
+    }
+    assert.equal((await fetch(`${srv.url}/stats/no-such-circuit`)).status, 404)
+    const reset = await fetch(`${srv.url}/admin/stats/${encodeURIComponent(name)}/reset`, { method: 'POST', headers: auth })
+    assert.equal(reset.status, 200)
+    assert.equal(b.state, 'CLOSED')
+  } finally {
+    await srv.close()
+    b.dispose()
+  }
+})
+
+test('plain node:http: next() for paths that are not its own, a 404 of its own without next', async () => {
+  const stats = createStatsHandler({ resetToken: TOKEN, basePath: '/internal/circuits' })
+  const name = uniq('http-plain')
+  const b = new CircuitBreaker({ name, logger: null })
+  const srv = await listen((req, res) => stats(req, res, () => res.writeHead(299).end(`app ${req.method} ${req.url}`)))
+  const bare = await listen(stats)
+  try {
+    for (const [method, path] of [...FOREIGN, ['GET', '/stats'], ['GET', '/internal/circuits-old'], ['GET', '/x/internal/circuits']]) {
+      const r = await fetch(srv.url + path, { method, headers: { authorization: `Bearer ${TOKEN}` } })
+      assert.equal(r.status, 299, `${method} ${path}`)
+      assert.equal(await r.text(), `app ${method} ${path}`)
+      const alone = await fetch(bare.url + path, { method, headers: { authorization: `Bearer ${TOKEN}` } })
+      assert.equal(alone.status, 404, `${method} ${path} on its own server`)
+      assert.deepEqual(await alone.json(), { error: 'not found' })
+    }
+    const own = await fetch(`${srv.url}/internal/circuits/${encodeURIComponent(name)}`)
+    assert.equal(own.status, 200)
+    assert.equal((await own.json()).name, name)
+    assert.equal((await fetch(`${srv.url}/internal/circuits`)).status, 200)
+  } finally {
+    await srv.close()
+    await bare.close()
+    b.dispose()
+  }
 })

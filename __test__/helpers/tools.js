@@ -10,9 +10,12 @@ const INSTALL = {
   promtool: "apt-get install -y prometheus   (Debian/Ubuntu; promtool ships with it)",
   moto_server: "pip install 'moto[server]'",
   'cfn-lint': "pip install 'moto[server]'   (or pip install cfn-lint)",
+  zip: 'apt-get install -y zip',
+  unzip: 'apt-get install -y unzip',
+  make: 'apt-get install -y make',
 }
 
-const PROBE = { moto_server: ['--help'] } // moto_server has no --version
+const PROBE = { moto_server: ['--help'], unzip: ['-v'] } // moto_server has no --version; unzip's is -v
 const known = new Map()
 
 function has(tool) {

@@ -7,6 +7,7 @@
 const crypto = require('node:crypto')
 const { metricsSnapshot } = require('../registry.js')
 const { checkNamespace } = require('./cloudwatch.js')
+const { cloudWatchDimensionValue } = require('./dimension.js')
 
 const STATES = [['closed', 'CLOSED'], ['half_open', 'HALF_OPEN'], ['open', 'OPEN']]
 
@@ -29,17 +30,19 @@ function common(where, options) {
   return { namespace: options.namespace, circuits: [...new Set(circuits)], periodSeconds, failureRateThreshold }
 }
 
-const rateMetric = (namespace, circuit, state) => ({
+// `service` is the published dimension value: cloudWatchDimensionValue(name)
+const rateMetric = (namespace, service, state) => ({
   Namespace: namespace,
   MetricName: 'FailureRate',
-  Dimensions: [{ Name: 'Service', Value: circuit }, { Name: 'State', Value: state }],
+  Dimensions: [{ Name: 'Service', Value: service }, { Name: 'State', Value: state }],
 })
 
 /**
- * Two alarms per circuit: `<prefix><name>-circuit-open` (a FailureRate datapoint with
- * State=OPEN was published in the period: the circuit was OPEN) and
- * `<prefix><name>-failure-rate` (the failure rate, whatever the state, above
- * `failureRateThreshold` percent).
+ * Two alarms per circuit: `<prefix><name>-circuit-open` (`CircuitState` reached 2: the
+ * circuit was OPEN in the period, however it got there — a trip, `open()`, another instance
+ * of the fleet) and `<prefix><name>-failure-rate` (the failure rate, whatever the state,
+ * above `failureRateThreshold` percent; FailureRate is only published while the window holds
+ * at least minimumRequests calls). `<name>` is the published `Service` value.
  * @param {{ namespace: string, circuits?: string[], failureRateThreshold?: number, periodSeconds?: number,
  *   evaluationPeriods?: number, alarmNamePrefix?: string, alarmActions?: string[], okActions?: string[] }} options
  *   `circuits` defaults to the circuits registered now.
@@ -64,28 +67,31 @@ function alarmsFor(options) {
   }
   const alarms = []
   for (const name of o.circuits) {
+    const service = cloudWatchDimensionValue(name)
     alarms.push({ circuit: name, kind: 'OpenAlarm', alarm: {
-      AlarmName: `${prefix}${name}-circuit-open`.slice(0, 255),
-      AlarmDescription: `breakwater circuit ${name} is OPEN (calls are failing fast)`,
-      ...rateMetric(o.namespace, name, 'OPEN'),
-      Statistic: 'SampleCount',
+      AlarmName: `${prefix}${service}-circuit-open`.slice(0, 255),
+      AlarmDescription: `breakwater circuit ${service} is OPEN (calls are failing fast)`,
+      Namespace: o.namespace,
+      MetricName: 'CircuitState',
+      Dimensions: [{ Name: 'Service', Value: service }],
+      Statistic: 'Maximum',
       Period: o.periodSeconds,
       EvaluationPeriods: evaluationPeriods,
-      Threshold: 1,
+      Threshold: 2,
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
       TreatMissingData: 'notBreaching',
       ...actions,
     } })
     alarms.push({ circuit: name, kind: 'FailureRateAlarm', alarm: {
-      AlarmName: `${prefix}${name}-failure-rate`.slice(0, 255),
-      AlarmDescription: `breakwater circuit ${name}: failure rate above ${o.failureRateThreshold}%`,
+      AlarmName: `${prefix}${service}-failure-rate`.slice(0, 255),
+      AlarmDescription: `breakwater circuit ${service}: failure rate above ${o.failureRateThreshold}%`,
       Metrics: [
         ...STATES.map(([id, state]) => ({
           Id: id,
-          MetricStat: { Metric: rateMetric(o.namespace, name, state), Period: o.periodSeconds, Stat: 'Maximum' },
+          MetricStat: { Metric: rateMetric(o.namespace, service, state), Period: o.periodSeconds, Stat: 'Maximum' },
           ReturnData: false,
         })),
-        { Id: 'failure_rate', Expression: 'MAX([closed, half_open, open])', Label: `${name} failure rate`, ReturnData: true },
+        { Id: 'failure_rate', Expression: 'MAX([closed, half_open, open])', Label: `${service} failure rate`, ReturnData: true },
       ],
       EvaluationPeriods: evaluationPeriods,
       Threshold: o.failureRateThreshold,
@@ -121,7 +127,7 @@ function cloudWatchDashboard(options) {
   }]
   let y = 1
   for (const name of o.circuits) {
-    const service = ['Service', name]
+    const service = ['Service', cloudWatchDimensionValue(name)]
     widgets.push({
       type: 'metric', x: 0, y, width: 12, height: 6,
       properties: {

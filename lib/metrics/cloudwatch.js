@@ -2,7 +2,8 @@
 // CloudWatch: MetricData for PutMetricData (counts as deltas since the previous call), and a
 // publisher that takes the user's own client. breakwater does not depend on the AWS SDK.
 
-const { metricsSnapshot } = require('../registry.js')
+const { metricsSnapshot, getCircuitBreaker } = require('../registry.js')
+const { cloudWatchDimensionValue, isValidDimensionValue } = require('./dimension.js')
 
 /** The count metrics: CloudWatch name -> stats field. Published as deltas, unit Count. */
 const COUNTS = {
@@ -15,7 +16,24 @@ const COUNTS = {
   IgnoredCount: 'ignoredCount',
   SlowCallCount: 'slowCallCount',
 }
-const METRIC_NAMES = [...Object.keys(COUNTS), 'FailureRate']
+/** `CircuitState`: 0 closed, 1 half-open, 2 open (as Prometheus' circuit_breaker_state). */
+const STATE_VALUE = { CLOSED: 0, HALF_OPEN: 1, OPEN: 2 }
+const METRIC_NAMES = [...Object.keys(COUNTS), 'FailureRate', 'CircuitState']
+
+/**
+ * True while the window holds at least the effective minimumRequests (min(minimumRequests,
+ * size) for a count window): below it the rate decides nothing, and one failure right after
+ * a probe closed the circuit must not read as 100% to an alarm.
+ */
+function failureRateDecides(stats) {
+  const calls = stats.window.calls
+  if (calls >= stats.minimumRequests) return true
+  if (calls === 0) return false
+  // only a count window smaller than minimumRequests lowers the minimum: ask the circuit
+  const b = getCircuitBreaker(stats.name)
+  const w = b && b._o && b._o.window
+  return w !== undefined && w !== null && w.type === 'count' && calls >= w.size
+}
 
 // PutMetricData limits: 1000 metrics and 1 MB per request. The size is estimated as the
 // query-protocol encoding (the most verbose of the protocols the SDK may use), with a margin.
@@ -29,6 +47,12 @@ function checkOptions(where, opts, needNamespace) {
   const dims = opts.dimensions === undefined ? [] : opts.dimensions
   if (!Array.isArray(dims) || dims.some((d) => !d || typeof d.Name !== 'string' || !d.Name || typeof d.Value !== 'string' || !d.Value)) {
     throw new TypeError(`breakwater: ${where}: dimensions must be an array of { Name, Value } with non-empty strings`)
+  }
+  // unlike circuit names, these are the caller's constants: a bad one is a configuration error
+  for (const d of dims) {
+    if (d.Name.length > 255 || d.Name.startsWith(':') || !isValidDimensionValue(d.Name) || !isValidDimensionValue(d.Value)) {
+      throw new TypeError(`breakwater: ${where}: dimension ${JSON.stringify(d)} is not valid in CloudWatch (ASCII without control characters, not blank; Name at most 255 characters and not starting with ':', Value at most 1024)`)
+    }
   }
   for (const d of dims) {
     if (d.Name === 'Service' || d.Name === 'State' || d.Name === '_aws' || METRIC_NAMES.includes(d.Name)) throw new TypeError(`breakwater: ${where}: dimension ${d.Name} is a name breakwater uses`)
@@ -95,17 +119,21 @@ function createTracker() {
 }
 
 function metricDataOf(item, opts, timestamp) {
-  const service = [{ Name: 'Service', Value: item.name }, ...opts.dimensions]
+  const value = cloudWatchDimensionValue(item.name)
+  const service = [{ Name: 'Service', Value: value }, ...opts.dimensions]
   const data = []
   for (const metric of opts.metrics) {
     if (metric === 'FailureRate') {
+      if (!failureRateDecides(item.stats)) continue
       data.push({
         MetricName: 'FailureRate',
-        Dimensions: [{ Name: 'Service', Value: item.name }, { Name: 'State', Value: item.stats.state }, ...opts.dimensions],
+        Dimensions: [{ Name: 'Service', Value: value }, { Name: 'State', Value: item.stats.state }, ...opts.dimensions],
         Unit: 'Percent',
         Value: item.stats.failureRate,
         Timestamp: timestamp,
       })
+    } else if (metric === 'CircuitState') {
+      data.push({ MetricName: metric, Dimensions: service, Unit: 'None', Value: STATE_VALUE[item.stats.state], Timestamp: timestamp })
     } else {
       data.push({ MetricName: metric, Dimensions: service, Unit: 'Count', Value: item.deltas[metric], Timestamp: timestamp })
     }
@@ -121,7 +149,10 @@ const defaultTracker = createTracker()
  * `FallbackCount`, `IgnoredCount`, `SlowCallCount`; unit Count, dimension `Service`) are deltas
  * since the previous call of toCloudWatchMetricData / publishToCloudWatch (since creation
  * on the first); `FailureRate` is the window's rate in Percent with dimensions `Service` and
- * `State`. It may hold more than 1000 entries: publishToCloudWatch splits it into requests.
+ * `State`, present only while the window holds at least the effective minimumRequests;
+ * `CircuitState` (unit None, dimension `Service`) is 0 closed, 1 half-open, 2 open. `Service`
+ * is the circuit's name, or cloudWatchDimensionValue(name) for a name CloudWatch would refuse.
+ * It may hold more than 1000 entries: publishToCloudWatch splits it into requests.
  * @param {{ dimensions?: Array<{ Name: string, Value: string }>, metrics?: string[] }} [options]
  */
 function toCloudWatchMetricData(options) {
@@ -169,20 +200,36 @@ function batches(groups, maxMetrics, maxBytes) {
   return out
 }
 
-let sdk = null
-function loadPutMetricDataCommand() {
-  if (sdk) return sdk.PutMetricDataCommand
+// PutMetricDataCommand must come from the same copy of @aws-sdk/client-cloudwatch as the
+// client: a command of another SDK version may serialise differently. breakwater never
+// loads the SDK from its own folder — a handler bundled by esbuild carries its SDK inside the
+// bundle, where no require can reach it — but from where the application's modules are: the
+// Lambda task root or working directory, the entry script, and NODE_PATH (which on Lambda
+// holds the runtime's SDK). The copy found is used only if the client was made by it.
+const commands = new WeakMap() // CloudWatchClient class -> its PutMetricDataCommand
+
+function commandOf(client) {
+  const known = commands.get(client.constructor)
+  if (known) return known
   const { createRequire } = require('node:module')
   const path = require('node:path')
-  const bases = [__filename, path.join(process.cwd(), 'index.js')]
-  if (require.main && require.main.filename) bases.push(require.main.filename)
-  for (const base of bases) {
+  let cwd = null
+  try { cwd = process.cwd() } catch {} // the working directory may have been removed
+  const dirs = [process.env.LAMBDA_TASK_ROOT, cwd, process.argv[1] && path.dirname(process.argv[1]),
+    require.main && require.main.filename && path.dirname(require.main.filename)]
+  for (const dir of new Set(dirs.filter(Boolean))) {
+    let sdk
     try {
-      sdk = createRequire(base)('@aws-sdk/client-cloudwatch')
+      sdk = createRequire(path.join(path.resolve(dir), 'index.js'))('@aws-sdk/client-cloudwatch')
+    } catch {
+      continue
+    }
+    if (typeof sdk.CloudWatchClient === 'function' && typeof sdk.PutMetricDataCommand === 'function' && client instanceof sdk.CloudWatchClient) {
+      commands.set(client.constructor, sdk.PutMetricDataCommand)
       return sdk.PutMetricDataCommand
-    } catch {}
+    }
   }
-  throw new Error('breakwater: publishToCloudWatch: cannot load @aws-sdk/client-cloudwatch; install it or pass { PutMetricDataCommand } in the options')
+  return null
 }
 
 /**
@@ -190,7 +237,11 @@ function loadPutMetricDataCommand() {
  * CloudWatch client, in as many PutMetricData requests as the limits require (1000 metrics,
  * 1 MB each), one after another. Counts of a request that failed are published next time.
  * @param {{ send(command: unknown): Promise<unknown> } | { putMetricData(input: object): unknown }} client
- *   a `CloudWatchClient` (or the aggregated `CloudWatch`) from @aws-sdk/client-cloudwatch
+ *   a `CloudWatchClient` (or the aggregated `CloudWatch`) from @aws-sdk/client-cloudwatch.
+ *   The command used is `options.PutMetricDataCommand` if given, else the client's own
+ *   `putMetricData` (aggregated client), else the PutMetricDataCommand of the SDK copy that
+ *   made the client, found where the application's modules are (see commandOf); without
+ *   one of them it rejects with a TypeError saying to pass PutMetricDataCommand.
  * @param {{ namespace: string, dimensions?: Array<{ Name: string, Value: string }>, metrics?: string[],
  *   PutMetricDataCommand?: new (input: object) => unknown }} options
  * @returns {Promise<{ requests: number, metrics: number }>}
@@ -215,7 +266,10 @@ async function publishToCloudWatch(client, options) {
       return r && typeof r.promise === 'function' ? r.promise() : r // SDK v2 requests have .promise()
     }
   } else {
-    const Command = loadPutMetricDataCommand()
+    const Command = commandOf(client)
+    if (Command === null) {
+      throw new TypeError(`breakwater: ${where}: cannot find the PutMetricDataCommand of this client's @aws-sdk/client-cloudwatch (it is bundled into your code, or not installed where the application runs): pass it — import { PutMetricDataCommand } from '@aws-sdk/client-cloudwatch' and call publishToCloudWatch(client, { namespace, PutMetricDataCommand })`)
+    }
     send = (input) => client.send(new Command(input))
   }
 
@@ -245,5 +299,5 @@ async function publishToCloudWatch(client, options) {
 module.exports = {
   toCloudWatchMetricData, publishToCloudWatch,
   // internal, for emf.js / alarms.js and tests
-  createTracker, checkOptions, checkNamespace, COUNTS, METRIC_NAMES, batches, estimateBytes,
+  createTracker, checkOptions, checkNamespace, failureRateDecides, COUNTS, METRIC_NAMES, STATE_VALUE, batches, estimateBytes,
 }

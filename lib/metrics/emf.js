@@ -3,25 +3,32 @@
 // structure @aws-lambda-powertools/metrics prints. Lambda turns the lines into metrics
 // without an API call.
 
-const { createTracker, checkOptions, COUNTS } = require('./cloudwatch.js')
+const { createTracker, checkOptions, failureRateDecides, COUNTS, STATE_VALUE } = require('./cloudwatch.js')
+const { cloudWatchDimensionValue } = require('./dimension.js')
+
+/** The namespace when neither the option nor POWERTOOLS_METRICS_NAMESPACE gives one. */
+const DEFAULT_NAMESPACE = 'Breakwater'
 
 const tracker = createTracker()
 
 /**
- * Writes every circuit's metrics to stdout in CloudWatch Embedded Metric Format, two
- * documents per circuit, one per line: the counts (deltas since the previous emitEmf call;
- * dimension `Service`) and `FailureRate` (Percent; dimensions `Service` and `State`).
+ * Writes every circuit's metrics to stdout in CloudWatch Embedded Metric Format, up to two
+ * documents per circuit, one per line: the counts (deltas since the previous emitEmf call)
+ * and `CircuitState`, dimension `Service`; and `FailureRate` (Percent; dimensions `Service`
+ * and `State`) while the window holds at least the effective minimumRequests.
  * Call it at the end of a Lambda invocation (or on an interval in a server).
  * @param {{ namespace?: string, dimensions?: Array<{ Name: string, Value: string }>, metrics?: string[],
  *   write?: (line: string) => void }} [options] `namespace` defaults to
- *   POWERTOOLS_METRICS_NAMESPACE; `write` defaults to writing the line to process.stdout
+ *   POWERTOOLS_METRICS_NAMESPACE, then 'Breakwater'; `write` defaults to writing the line to
+ *   process.stdout
  * @returns {object[]} the documents written
  */
 function emitEmf(options) {
   const where = 'emitEmf({ namespace })'
   const raw = options === undefined || options === null ? {} : options
   if (typeof raw !== 'object') throw new TypeError(`breakwater: ${where}: options must be an object, got ${typeof raw}`)
-  const namespace = raw.namespace !== undefined ? raw.namespace : process.env.POWERTOOLS_METRICS_NAMESPACE
+  // an empty POWERTOOLS_METRICS_NAMESPACE (a template's unset parameter) counts as unset
+  const namespace = raw.namespace !== undefined ? raw.namespace : process.env.POWERTOOLS_METRICS_NAMESPACE || DEFAULT_NAMESPACE
   const opts = checkOptions(where, { ...raw, namespace }, true)
   if (opts.write !== undefined && typeof opts.write !== 'function') throw new TypeError(`breakwater: ${where}: write must be a function`)
   const write = opts.write || ((line) => process.stdout.write(line))
@@ -33,6 +40,7 @@ function emitEmf(options) {
   const docs = []
   const timestamp = Date.now()
   for (const item of tracker.collect()) {
+    const service = cloudWatchDimensionValue(item.name)
     if (counts.length > 0) {
       const doc = {
         _aws: {
@@ -40,16 +48,16 @@ function emitEmf(options) {
           CloudWatchMetrics: [{
             Namespace: opts.namespace,
             Dimensions: [['Service', ...extraNames]],
-            Metrics: counts.map((Name) => ({ Name, Unit: 'Count' })),
+            Metrics: counts.map((Name) => ({ Name, Unit: Name === 'CircuitState' ? 'None' : 'Count' })),
           }],
         },
-        Service: item.name,
+        Service: service,
         ...extra,
       }
-      for (const m of counts) doc[m] = item.deltas[m]
+      for (const m of counts) doc[m] = m === 'CircuitState' ? STATE_VALUE[item.stats.state] : item.deltas[m]
       docs.push(doc)
     }
-    if (opts.metrics.includes('FailureRate')) {
+    if (opts.metrics.includes('FailureRate') && failureRateDecides(item.stats)) {
       docs.push({
         _aws: {
           Timestamp: timestamp,
@@ -59,7 +67,7 @@ function emitEmf(options) {
             Metrics: [{ Name: 'FailureRate', Unit: 'Percent' }],
           }],
         },
-        Service: item.name,
+        Service: service,
         State: item.stats.state,
         ...extra,
         FailureRate: item.stats.failureRate,
@@ -70,4 +78,4 @@ function emitEmf(options) {
   return docs
 }
 
-module.exports = { emitEmf, EMF_COUNT_METRICS: Object.keys(COUNTS) }
+module.exports = { emitEmf, DEFAULT_NAMESPACE, EMF_COUNT_METRICS: Object.keys(COUNTS) }

@@ -6,6 +6,8 @@ const { toCloudWatchMetricData, publishToCloudWatch } = require('./cloudwatch.js
 const { emitEmf } = require('./emf.js')
 const { cloudWatchAlarms, cloudWatchDashboard, cloudFormationResources } = require('./alarms.js')
 const { createStatsHandler } = require('./stats-handler.js')
+const { cloudWatchDimensionValue } = require('./dimension.js')
+const { registerOpenTelemetry } = require('./otel.js')
 
 module.exports = {
   toPrometheus,
@@ -17,4 +19,6 @@ module.exports = {
   cloudWatchDashboard,
   cloudFormationResources,
   createStatsHandler,
+  cloudWatchDimensionValue,
+  registerOpenTelemetry,
 }

@@ -9,6 +9,8 @@ const { getCircuitBreaker, resetAllCircuitBreakers, getHealthSummary, metricsSna
 // Built with Object.fromEntries so that any name (even '__proto__') is an own key.
 const allStats = () => Object.fromEntries(metricsSnapshot().map((c) => [c.name, c.stats]))
 
+const MALFORMED = Symbol('malformed path')
+
 const digest = (value) => crypto.createHash('sha256').update(value).digest()
 
 /**
@@ -41,29 +43,39 @@ function createStatsHandler(options) {
   }
 
   /**
+   * The path's segments after `base` when it is one of our routes — `base`, `base/{name}`,
+   * `base/reset`, `base/{name}/reset`, each with or without one trailing slash — else null.
+   * Exact on purpose: the handler is mounted in front of an app's own routes
+   * (`app.use(stats)`), and `/users/42/stats` or `/api/stats?range=7d` are the app's.
+   */
+  function ownPath(rawPath) {
+    const path = rawPath.split(/[?#]/, 1)[0]
+    if (path !== base && !path.startsWith(base + '/')) return null
+    let rest = path.slice(base.length)
+    if (rest.endsWith('/')) rest = rest.slice(0, -1)
+    if (rest === '') return []
+    const m = /^\/([^/]+)(\/reset)?$/.exec(rest)
+    if (m === null) return null
+    try {
+      const name = decodeURIComponent(m[1])
+      return m[2] ? [name, 'reset'] : [name]
+    } catch {
+      return MALFORMED
+    }
+  }
+
+  /**
    * @returns {null | { status: number, body: unknown, headers?: Record<string, string> }}
    *   null when the path is not ours
    */
   function route(method, rawPath, authorization) {
-    let path = rawPath.split(/[?#]/, 1)[0]
-    if (base) {
-      let at = path === base || path.startsWith(base + '/') ? 0 : path.indexOf(base + '/')
-      if (at < 0 && path.endsWith(base)) at = path.length - base.length // behind a stage prefix
-      if (at < 0) return null
-      path = path.slice(at + base.length)
-    }
-    const segments = path.split('/').filter((s) => s !== '')
-    let parts
-    try {
-      parts = segments.map(decodeURIComponent)
-    } catch {
-      return { status: 400, body: { error: 'malformed path' } }
-    }
+    const parts = ownPath(rawPath)
+    if (parts === null) return null
+    if (parts === MALFORMED) return { status: 400, body: { error: 'malformed path' } }
     if (method === 'HEAD') method = 'GET'
     // GET /  |  GET /{name}  |  POST /reset  |  POST /{name}/reset
     const resetAll = parts.length === 1 && parts[0] === 'reset'
-    const resetOne = parts.length === 2 && parts[1] === 'reset'
-    if (parts.length > 2 || (parts.length === 2 && !resetOne)) return { status: 404, body: { error: 'not found' } }
+    const resetOne = parts.length === 2
     const allow = resetAll ? 'GET, HEAD, POST' : resetOne ? 'POST' : 'GET, HEAD'
     const notAllowed = { status: 405, body: { error: 'method not allowed' }, headers: { Allow: allow } }
 
@@ -103,10 +115,13 @@ function createStatsHandler(options) {
     'X-Content-Type-Options': 'nosniff',
   }
 
-  /** node:http request listener, or Express/Connect middleware (calls next() for other paths). */
+  /**
+   * node:http request listener, or Express/Connect middleware (calls next() for other paths).
+   * Routes on `req.url`, which Express makes relative to the mount point: `app.use(stats)`
+   * serves /stats, `app.use('/admin', stats)` serves /admin/stats.
+   */
   function handler(req, res, next) {
-    const path = req.originalUrl || req.url
-    const r = safeRoute(req.method, path, req.headers && req.headers.authorization)
+    const r = safeRoute(req.method, req.url, req.headers && req.headers.authorization)
     if (r === null) {
       if (typeof next === 'function') return next()
       return send(res, req, { status: 404, body: { error: 'not found' } })
@@ -121,11 +136,19 @@ function createStatsHandler(options) {
     res.end(String(req.method).toUpperCase() === 'HEAD' ? undefined : body)
   }
 
+  // An HTTP API's rawPath starts with the stage's name (except for the $default stage); a
+  // REST API's path never holds it.
+  function withoutStage(path, stage) {
+    if (typeof stage !== 'string' || stage === '' || stage === '$default') return path
+    const prefix = `/${stage}`
+    return path === prefix || path.startsWith(prefix + '/') ? path.slice(prefix.length) || '/' : path
+  }
+
   /** API Gateway Lambda proxy handler (REST API v1 and HTTP API v2 payloads). */
   handler.apiGateway = async function apiGateway(event) {
     const e = event && typeof event === 'object' ? event : {}
     const method = e.httpMethod || (e.requestContext && e.requestContext.http && e.requestContext.http.method) || 'GET'
-    const path = e.rawPath || e.path || '/'
+    const path = withoutStage(e.rawPath || e.path || '/', e.requestContext && e.requestContext.stage)
     let authorization
     for (const [k, v] of Object.entries(e.headers || {})) if (k.toLowerCase() === 'authorization') authorization = v
     const r = safeRoute(method, path, authorization) || { status: 404, body: { error: 'not found' } }
