@@ -5,7 +5,7 @@
 //   node benchmark/bench.js            full run (< 3 min), writes benchmark/results.json
 //                                      and refreshes the results section of README.md
 //   node benchmark/bench.js --quick    smoke test (< 60 s), writes benchmark/results-quick.json
-//   --only=micro,user,memory,sustained,threads,cold,scale,stats   run a subset
+//   --only=micro,user,memory,sustained,threads,cold,cold-start,scale,stats   run a subset
 //   --no-readme                        do not touch README.md
 
 const fs = require('node:fs')
@@ -21,6 +21,7 @@ const {
   compileLoop, uniqueName
 } = require('./targets')
 const { runUserLoop, userTable, userProblems } = require('./user-loop')
+const { runColdStart, coldGoals, coldTable } = require('./cold-start')
 
 const argv = process.argv.slice(2)
 const QUICK = argv.includes('--quick')
@@ -37,6 +38,7 @@ const CFG = QUICK
       sustained: { breakwater: { seconds: 4, window: 1 }, opossum: { seconds: 3, window: 1 } },
       threads: { budgetMs: 500, warmMs: 200, reps: 1 },
       cold: { rounds: 5 },
+      coldStart: { rounds: 5 },
       stats: { circuits: 1000, reps: 7, warmMs: 80 },
       scale: { circuits: 10000, reps: 3 }
     }
@@ -47,6 +49,7 @@ const CFG = QUICK
       sustained: { breakwater: { seconds: 12, window: 2 }, opossum: { seconds: 8, window: 2 } },
       threads: { budgetMs: 1000, warmMs: 300, reps: 3 },
       cold: { rounds: 15 },
+      coldStart: { rounds: 15 },
       stats: { circuits: 1000, reps: 25, warmMs: 300 },
       scale: { circuits: 10000, reps: 7 }
     }
@@ -550,6 +553,7 @@ function fmtVal (v, unit) {
   if (unit === 'B') return fmtBytes(v)
   if (unit === 'ms') return Number.isFinite(v) ? `${v.toFixed(v < 10 ? 3 : 1)} ms` : '—'
   if (unit === 'calls/s') return fmtRate(v)
+  if (unit === 'MiB') return Number.isFinite(v) ? `${v.toFixed(2)} MiB` : '—'
   return String(v)
 }
 
@@ -578,7 +582,7 @@ function goalsTable (goals, altHeader = 'vs cockatiel ConsecutiveBreaker') {
   lines.push(`| goal | breakwater | reference | ratio | target | result | ${altHeader} |`)
   lines.push('|---|---:|---:|---:|---:|:---:|:---|')
   for (const g of goals) {
-    const target = g.cmp === 'abs' ? `≤ ${g.limit} ${g.unit}` : g.cmp === '≥' ? `≥ ${g.limit}` : `≤ ${g.limit}`
+    const target = g.cmp === 'abs' ? `≤ ${fmtVal(g.limit, g.unit)}` : g.cmp === '≥' ? `≥ ${g.limit}` : `≤ ${g.limit}`
     const ref = Number.isFinite(g.ref) ? `${fmtVal(g.ref, g.unit)} (${g.refLabel})` : '—'
     const ratio = Number.isFinite(g.ratio) ? g.ratio.toFixed(2) : '—'
     const alt = g.altResult ? `${Number.isFinite(g.altRatio) ? g.altRatio.toFixed(2) : '—'} ${g.altResult}` : ''
@@ -651,6 +655,8 @@ function collectProblems (R) {
   for (const [lib, r] of Object.entries(R.memory || {})) if (r.error) notes.push(`memory / ${lib}: ${r.error}`)
   notes.push(...userProblems(R.user))
   if (R.scale?.error) notes.push(`scale: ${R.scale.error}`)
+  if (R.coldStart?.error) notes.push(`cold start: ${R.coldStart.error}`)
+  for (const [k, v] of Object.entries(R.coldStart?.errors || {})) notes.push(`cold start / ${k}: ${v}`)
   for (const p of R.scale?.problems || []) notes.push(`scale: ${p}`)
   for (const [lib, r] of Object.entries(R.sustained || {})) if (r.error) notes.push(`sustained / ${lib}: ${r.error}`)
   for (const p of R.threads?.problems || []) notes.push(`threads: ${p}`)
@@ -722,11 +728,17 @@ async function main () {
   if (want('sustained')) { log('sustained…'); R.sustained = runSustained(libs) }
   if (want('threads')) { log('threads…'); R.threads = await runThreads(libs) }
   if (want('cold')) { log('cold start…'); R.cold = runCold(libs) }
+  if (want('cold-start')) {
+    log('cold start, installed from packed tarballs…')
+    stage = 'cold-start'
+    R.coldStart = await runColdStart(CFG.coldStart, { median, log })
+  }
   if (want('stats')) { log('stats…'); R.stats = runStats(libs) }
   if (want('scale')) { log('scale…'); R.scale = runScale(libs) }
   stage = 'report'
   R.goals = computeGoals(R)
   R.goals14 = computeGoals14(R)
+  R.goals16 = coldGoals(R.coldStart, ratioGoal)
   R.durationSeconds = (Date.now() - t0) / 1000
   R.loadavgEnd = os.loadavg()
 
@@ -764,6 +776,18 @@ async function main () {
     parts.push('Goals (issue 14):')
     parts.push('')
     parts.push(goalsTable(R.goals14, 'vs cockatiel SamplingBreaker'))
+    parts.push('')
+  }
+  if (R.coldStart?.figures) {
+    parts.push('Cold start (issue 16), packed tarballs installed into an empty app, child processes interleaved, median of ' + CFG.coldStart.rounds + ' each:')
+    parts.push('')
+    parts.push(coldTable(R.coldStart))
+    parts.push('')
+  }
+  if (R.goals16.length) {
+    parts.push('Goals (issue 16):')
+    parts.push('')
+    parts.push(goalsTable(R.goals16, 'vs cockatiel'))
     parts.push('')
   }
   parts.push(detailsText(R))
