@@ -764,32 +764,17 @@ async function main () {
     parts.push(goalsTable(R.goals))
     parts.push('')
   }
+  const section = (title, body) => parts.push(title, '', body, '')
   if (R.user) {
-    parts.push('The user-shaped loop (issue 14): `for (…) { try { s += await call() } catch { c++ } }` in an async function, ' +
+    section('The user-shaped loop (issue 14): `for (…) { try { s += await call() } catch { c++ } }` in an async function, ' +
       'a turn of the event loop every 1,024 calls, a fresh breaker per run, failures `async () => { throw new Error(\'boom\') }`; ' +
-      'ns per call (overhead vs baseline), median of ' + CFG.user.rounds + ' interleaved runs:')
-    parts.push('')
-    parts.push(userTable(R.user, fmtNs, fmtSigned))
-    parts.push('')
+      'ns per call (overhead vs baseline), median of ' + CFG.user.rounds + ' interleaved runs:', userTable(R.user, fmtNs, fmtSigned))
   }
-  if (R.goals14.length) {
-    parts.push('Goals (issue 14):')
-    parts.push('')
-    parts.push(goalsTable(R.goals14, 'vs cockatiel SamplingBreaker'))
-    parts.push('')
-  }
+  if (R.goals14.length) section('Goals (issue 14):', goalsTable(R.goals14, 'vs cockatiel SamplingBreaker'))
   if (R.coldStart?.figures) {
-    parts.push('Cold start (issue 16), packed tarballs installed into an empty app, child processes interleaved, median of ' + CFG.coldStart.rounds + ' each:')
-    parts.push('')
-    parts.push(coldTable(R.coldStart))
-    parts.push('')
+    section('Cold start (issue 16), packed tarballs installed into an empty app, child processes interleaved, median of ' + CFG.coldStart.rounds + ' each:', coldTable(R.coldStart))
   }
-  if (R.goals16.length) {
-    parts.push('Goals (issue 16):')
-    parts.push('')
-    parts.push(goalsTable(R.goals16, 'vs cockatiel'))
-    parts.push('')
-  }
+  if (R.goals16.length) section('Goals (issue 16):', goalsTable(R.goals16, 'vs cockatiel'))
   parts.push(detailsText(R))
   const text = parts.join('\n').trimEnd()
   console.log('\n' + text + '\n')
