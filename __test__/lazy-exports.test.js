@@ -9,9 +9,9 @@ const path = require('node:path')
 const ROOT = path.join(__dirname, '..')
 const run = (args, code) => execFileSync(process.execPath, [...args, '-e', code], { cwd: ROOT, encoding: 'utf8' })
 
-test('require() loads none of the metrics modules; the first call loads only its own', () => {
+test('require() loads none of the metrics or store modules; the first call loads only its own', () => {
   const out = JSON.parse(run([], `
-    const loaded = () => Object.keys(require.cache).filter((f) => /metrics[\\\\/](?!index)/.test(f)).map((f) => require('path').basename(f))
+    const loaded = () => Object.keys(require.cache).filter((f) => /(metrics|store)[\\\\/](?!index)/.test(f)).map((f) => require('path').basename(f))
     const bw = require('.')
     const atImport = loaded()
     const b = new bw.CircuitBreaker({ name: 'lazy-1', logger: null })
