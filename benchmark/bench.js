@@ -2,9 +2,9 @@
 // breakwater benchmark harness: breakwater vs cockatiel@4 vs opossum@10 vs a bare
 // `await fn()`, in one run. See benchmark/README.md for the methodology.
 //
-//   node benchmark/bench.js            full run (< 3 min), writes benchmark/results.json
+//   node benchmark/bench.js            full run (< 5 min), writes benchmark/results.json
 //                                      and refreshes the results section of README.md
-//   node benchmark/bench.js --quick    smoke test (< 60 s), writes benchmark/results-quick.json
+//   node benchmark/bench.js --quick    smoke test (< 90 s), writes benchmark/results-quick.json
 //   --only=micro,user,memory,sustained,threads,cold,cold-start,scale,stats   run a subset
 //   --no-readme                        do not touch README.md
 
