@@ -625,7 +625,7 @@ function detailsText (R) {
     for (const [lib, t] of Object.entries(s)) lines.push(`| ${lib === 'baseline' ? 'bare `await fn()` (machine ceiling)' : 'breakwater, one shared circuit'} | ${fmtRate(t.throughput1)} | ${fmtRate(t.throughput4)} | ×${fmtNum(t.ratio, 2)} |`)
     lines.push('')
   }
-  if (R.scale && !R.scale.error) {
+  if (Number.isFinite(R.scale?.bwMedianMs)) {
     const s = R.scale
     lines.push(`Scale, ${s.circuits} default circuits with traffic, median of ${s.reps} interleaved runs: toPrometheus() ${s.bwMedianMs.toFixed(0)} ms for ${s.lines} sample lines ` +
       `(${s.bwNsPerLine.toFixed(0)} ns/line, first call of the process ${s.firstMs.toFixed(0)} ms), prom-client \`registry.metrics()\` ${s.pcMedianMs.toFixed(0)} ms for ${s.pcLines} (${s.pcNsPerLine.toFixed(0)} ns/line).`)
