@@ -181,6 +181,8 @@ class Sink {
  * `promtool check metrics`). Serve it with `toPrometheus.contentType`.
  * @returns {string}
  */
+const HELP_ASCII = FAMILIES.every((f) => Buffer.byteLength(f.help) === f.help.length)
+
 // Each family's size at the previous call: a scrape is sized like the one before, so its
 // buffers are allocated once instead of doubled and copied as they fill.
 const lastSize = FAMILIES.map(() => 0)
@@ -188,6 +190,7 @@ const lastSize = FAMILIES.map(() => 0)
 function toPrometheus() {
   const sinks = FAMILIES.map((f, i) => new Sink(`# HELP ${f.name} ${escapeHelp(f.help)}\n# TYPE ${f.name} ${f.type}\n`, Math.max(1 << 12, Math.ceil(lastSize[i] * 1.05))))
   let name = null // the circuit's escaped name and closing quote, as bytes: made once per circuit
+  let ascii = HELP_ASCII // then the text decodes as latin1, about twice as fast as UTF-8
   const visit = (f, suffix, set, value) => {
     const sink = sinks[f]
     sink.bytes(PREFIX[f][suffix])
@@ -197,13 +200,15 @@ function toPrometheus() {
     sink.value(value)
   }
   for (const c of metricsSnapshot()) {
-    name = Buffer.from(`${escapeLabel(String(c.name))}"`)
+    const text = `${escapeLabel(String(c.name))}"`
+    name = Buffer.from(text)
+    if (name.length !== text.length) ascii = false
     eachSample(c, visit)
   }
   let out = ''
   for (let i = 0; i < sinks.length; i++) {
     lastSize[i] = sinks[i].len
-    out += sinks[i].buf.toString('utf8', 0, sinks[i].len)
+    out += sinks[i].buf.toString(ascii ? 'latin1' : 'utf8', 0, sinks[i].len)
   }
   return out
 }
