@@ -19,3 +19,21 @@ test('the no-binary error names the platform, the package that would match and h
   assert.match(e.message, new RegExp(`${name}-${id}@${version.replace(/\./g, '\\.')}`))
   assert.match(e.message, /npm install/)
 })
+
+test('the binary loads by its exact path, without the generated loader; the environment overrides still go through it', () => {
+  const pkg = require('../package.json')
+  const { loaderNames } = require('../lib/native.js')
+  assert.deepEqual(loaderNames, { PACKAGE: pkg.name, BINARY: pkg.napi.binaryName })
+  const { execFileSync } = require('node:child_process')
+  const path = require('node:path')
+  const code = `const bw = require('.'); new bw.CircuitBreaker({ name: 'loader', logger: null });
+    console.log(JSON.stringify(Object.keys(require.cache).map((f) => require('path').basename(f)).filter((f) => f.endsWith('.node') || f === 'binding.js')))`
+  const cwd = path.join(__dirname, '..')
+  const env = { ...process.env }
+  delete env.NAPI_RS_NATIVE_LIBRARY_PATH
+  const plain = JSON.parse(execFileSync(process.execPath, ['-e', code], { cwd, env, encoding: 'utf8' }))
+  assert.equal(plain.length, 1)
+  assert.match(plain[0], /\.node$/)
+  const viaOverride = JSON.parse(execFileSync(process.execPath, ['-e', code], { cwd, env: { ...env, NAPI_RS_NATIVE_LIBRARY_PATH: path.join(cwd, plain[0]) }, encoding: 'utf8' }))
+  assert.deepEqual(viaOverride.sort(), ['binding.js', plain[0]].sort())
+})

@@ -2,10 +2,10 @@
 // breakwater benchmark harness: breakwater vs cockatiel@4 vs opossum@10 vs a bare
 // `await fn()`, in one run. See benchmark/README.md for the methodology.
 //
-//   node benchmark/bench.js            full run (< 3 min), writes benchmark/results.json
+//   node benchmark/bench.js            full run (< 5 min), writes benchmark/results.json
 //                                      and refreshes the results section of README.md
-//   node benchmark/bench.js --quick    smoke test (< 60 s), writes benchmark/results-quick.json
-//   --only=micro,memory,sustained,threads,cold,stats   run a subset
+//   node benchmark/bench.js --quick    smoke test (< 90 s), writes benchmark/results-quick.json
+//   --only=micro,user,memory,sustained,threads,cold,cold-start,scale,stats   run a subset
 //   --no-readme                        do not touch README.md
 
 const fs = require('node:fs')
@@ -20,6 +20,8 @@ const {
   ROOT, sanitize, firstLine, loadLibs, BW_BASE, LIBRARIES, LIB_LABEL, SCENARIOS, makeTarget,
   compileLoop, uniqueName
 } = require('./targets')
+const { runUserLoop, userTable, userProblems } = require('./user-loop')
+const { runColdStart, coldGoals, coldTable } = require('./cold-start')
 
 const argv = process.argv.slice(2)
 const QUICK = argv.includes('--quick')
@@ -31,19 +33,25 @@ const want = (section) => !ONLY || ONLY.has(section)
 const CFG = QUICK
   ? {
       micro: { rounds: 3, runMs: 40, warmMs: 80 },
+      user: { rounds: 3, runMs: 40, warmMs: 60 },
       memory: { count: 10000 },
       sustained: { breakwater: { seconds: 4, window: 1 }, opossum: { seconds: 3, window: 1 } },
       threads: { budgetMs: 500, warmMs: 200, reps: 1 },
       cold: { rounds: 5 },
-      stats: { circuits: 1000, reps: 7, warmMs: 80 }
+      coldStart: { rounds: 5 },
+      stats: { circuits: 1000, reps: 7, warmMs: 80 },
+      scale: { circuits: 10000, reps: 3 }
     }
   : {
       micro: { rounds: 11, runMs: 80, warmMs: 300 },
+      user: { rounds: 9, runMs: 100, warmMs: 300 },
       memory: { count: 10000 },
       sustained: { breakwater: { seconds: 12, window: 2 }, opossum: { seconds: 8, window: 2 } },
       threads: { budgetMs: 1000, warmMs: 300, reps: 3 },
       cold: { rounds: 15 },
-      stats: { circuits: 1000, reps: 25, warmMs: 300 }
+      coldStart: { rounds: 15 },
+      stats: { circuits: 1000, reps: 25, warmMs: 300 },
+      scale: { circuits: 10000, reps: 7 }
     }
 
 const GOALS = {
@@ -59,6 +67,19 @@ const GOALS = {
   coldStart: 1.15, // × cockatiel's cold start
   statsMs: 1, // getAllCircuitBreakerStats() over 1,000 circuits
   redisOverhead: 1.1 // success-path overhead with redisStore ≤ 1.1 × without a store
+}
+
+// Issue 14: the user-shaped loop, default options, footprint per circuit, scale.
+const GOALS14 = {
+  success: 0.5, // overhead × cockatiel ConsecutiveBreaker's
+  failure: 0.5, // overhead (new Error per call) × cockatiel ConsecutiveBreaker's
+  defaultsVsOwn: 2.0, // default options' overhead × breakwater's own no-timeout overhead
+  defaultsVsOpossum: 0.25, // default options' overhead × opossum's (with its timeout)
+  openReject: 0.3, // × cockatiel's rejection time
+  openFallback: 0.1, // × cockatiel's rejection time
+  heap: 0.5, // heap per default breaker × cockatiel's policy (ConsecutiveBreaker)
+  processBytes: 2048, // whole process (RSS) per circuit, bytes
+  prometheus: 0.2 // toPrometheus() per exposed line × prom-client's registry.metrics()
 }
 
 /**
@@ -231,8 +252,8 @@ async function runMicro (libs) {
 // ---------------------------------------------------------------------------------------
 // Child processes (memory, sustained, stats)
 
-function runChild (args, { exposeGc = false, timeoutMs = 120000 } = {}) {
-  const nodeArgs = [...(exposeGc ? ['--expose-gc'] : []), path.join(__dirname, 'child.js'), ...args.map(String)]
+function runChild (args, { exposeGc = false, timeoutMs = 120000, script = 'child.js' } = {}) {
+  const nodeArgs = [...(exposeGc ? ['--expose-gc'] : []), path.join(__dirname, script), ...args.map(String)]
   const r = spawnSync(process.execPath, nodeArgs, { cwd: ROOT, encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 * 2 ** 20 })
   const line = (r.stdout || '').split('\n').reverse().find((l) => l.startsWith('RESULT '))
   if (r.error) return { error: firstLine(r.error) }
@@ -248,13 +269,26 @@ function runChild (args, { exposeGc = false, timeoutMs = 120000 } = {}) {
 function runMemory (libs) {
   stage = 'memory'
   const out = {}
-  for (const lib of ['breakwater', 'cockatiel', 'cockatiel-consecutive', 'opossum']) {
-    if (lib === 'breakwater' && !libs.breakwater) { out[lib] = { skipped: 'breakwater not loadable' }; continue }
+  for (const lib of ['breakwater', 'breakwater-defaults', 'cockatiel', 'cockatiel-consecutive', 'opossum']) {
+    if (lib.startsWith('breakwater') && !libs.breakwater) { out[lib] = { skipped: 'breakwater not loadable' }; continue }
     out[lib] = runChild(['memory', lib, CFG.memory.count], { exposeGc: true })
     const p = out[lib].perBreaker
     log(`  memory ${lib}: ` + (p ? `heap ${fmtBytes(p.heapUsed)}/breaker, rss ${fmtBytes(p.rss)}/breaker` : out[lib].error))
   }
   return out
+}
+
+function runScale (libs) {
+  stage = 'scale'
+  if (!libs.breakwater) return { skipped: 'breakwater not loadable' }
+  const { circuits, reps } = CFG.scale
+  const r = runChild([circuits, reps], { exposeGc: true, script: 'scale.js', timeoutMs: 600000 })
+  if (!r.error) {
+    r.bwNsPerLine = r.bwMedianMs * 1e6 / r.lines
+    r.pcNsPerLine = r.pcMedianMs * 1e6 / r.pcLines
+  }
+  log(`  scale, ${circuits} circuits: ` + (r.error || `toPrometheus() ${r.bwMedianMs.toFixed(0)} ms for ${r.lines} lines (${r.bwNsPerLine.toFixed(0)} ns/line; longest ${r.bwMaxMs.toFixed(0)} ms), prom-client ${r.pcMedianMs.toFixed(0)} ms (${r.pcNsPerLine.toFixed(0)} ns/line)`))
+  return r
 }
 
 function runSustained (libs) {
@@ -472,6 +506,39 @@ function computeGoals (R) {
   return g
 }
 
+/** Issue 14's goals: the user-shaped loop, default options, footprint, scale. */
+function computeGoals14 (R) {
+  const g = []
+  const U = R.user
+  if (U) {
+    const oh = (p, lib) => U[p]?.[lib]?.overheadNs
+    const ns = (p, lib) => U[p]?.[lib]?.nsPerCall
+    g.push(ratioGoal({ id: 'user-success', label: 'success overhead', value: oh('success', 'breakwater-nt'), ref: oh('success', 'cockatiel-consecutive'), alt: oh('success', 'cockatiel'), refLabel: 'cockatiel ConsecutiveBreaker', limit: GOALS14.success, unit: 'ns' }))
+    g.push(ratioGoal({ id: 'user-failure', label: 'failure overhead (`new Error` per call)', value: oh('failure', 'breakwater-nt'), ref: oh('failure', 'cockatiel-consecutive'), alt: oh('failure', 'cockatiel'), refLabel: 'cockatiel ConsecutiveBreaker', limit: GOALS14.failure, unit: 'ns' }))
+    g.push(ratioGoal({ id: 'user-defaults-own', label: 'default options (30 s timeout) overhead', value: oh('defaults', 'breakwater'), ref: oh('defaults', 'breakwater-nt'), refLabel: 'own, `timeout: 0`', limit: GOALS14.defaultsVsOwn, unit: 'ns' }))
+    g.push(ratioGoal({ id: 'user-defaults-opossum', label: 'default options overhead', value: oh('defaults', 'breakwater'), ref: oh('defaults', 'opossum'), refLabel: 'opossum, `timeout: 30000`', limit: GOALS14.defaultsVsOpossum, unit: 'ns' }))
+    g.push(ratioGoal({ id: 'user-open', label: 'open, rejected: time per call', value: ns('open', 'breakwater'), ref: ns('open', 'cockatiel-consecutive'), alt: ns('open', 'cockatiel'), refLabel: 'cockatiel ConsecutiveBreaker', limit: GOALS14.openReject, unit: 'ns' }))
+    g.push(ratioGoal({ id: 'user-fallback', label: 'open, fallback: time per call', value: ns('fallback', 'breakwater'), ref: ns('open', 'cockatiel-consecutive'), alt: ns('open', 'cockatiel'), refLabel: "cockatiel ConsecutiveBreaker's rejection", limit: GOALS14.openFallback, unit: 'ns' }))
+  }
+  if (R.memory) {
+    const per = (lib, k) => R.memory[lib]?.perBreakerCreated?.[k]
+    g.push(ratioGoal({ id: 'user-heap', label: `JS heap per default breaker (${CFG.memory.count} created)`, value: per('breakwater-defaults', 'heapUsed'), ref: per('cockatiel-consecutive', 'heapUsed'), alt: per('cockatiel', 'heapUsed'), refLabel: "cockatiel ConsecutiveBreaker's policy", limit: GOALS14.heap, unit: 'B' }))
+    const rss = R.memory['breakwater-defaults']?.perBreaker?.rss
+    const heap = R.memory['breakwater-defaults']?.perBreaker?.heapUsed
+    g.push({
+      id: 'user-process', label: `whole process (RSS) per default circuit, one call each (${CFG.memory.count})`, value: rss, ref: NaN, ratio: NaN,
+      extra: Number.isFinite(rss) ? `JS heap ${fmtBytes(heap)}, the rest ${fmtBytes(rss - heap)}` : '',
+      limit: GOALS14.processBytes, unit: 'B', cmp: 'abs', result: Number.isFinite(rss) ? (rss <= GOALS14.processBytes ? 'PASS' : 'MISS') : 'SKIP'
+    })
+  }
+  if (R.scale) {
+    const s = R.scale
+    g.push(ratioGoal({ id: 'user-prometheus', label: `toPrometheus(), ${CFG.scale.circuits} default circuits with traffic, per exposed line`, value: s.bwNsPerLine, ref: s.pcNsPerLine, refLabel: "prom-client's registry.metrics()", limit: GOALS14.prometheus, unit: 'ns' }))
+    if (Number.isFinite(s.bwMaxMs)) g[g.length - 1].extra = `${s.lines.toLocaleString('en-US')} lines in ${s.bwMedianMs.toFixed(0)} ms (event loop blocked for as long; longest ${s.bwMaxMs.toFixed(0)} ms)`
+  }
+  return g
+}
+
 // ---------------------------------------------------------------------------------------
 // Formatting
 
@@ -486,6 +553,7 @@ function fmtVal (v, unit) {
   if (unit === 'B') return fmtBytes(v)
   if (unit === 'ms') return Number.isFinite(v) ? `${v.toFixed(v < 10 ? 3 : 1)} ms` : '—'
   if (unit === 'calls/s') return fmtRate(v)
+  if (unit === 'MiB') return Number.isFinite(v) ? `${v.toFixed(2)} MiB` : '—'
   return String(v)
 }
 
@@ -509,12 +577,12 @@ function microTable (R, libs) {
   return lines.join('\n')
 }
 
-function goalsTable (goals) {
+function goalsTable (goals, altHeader = 'vs cockatiel ConsecutiveBreaker') {
   const lines = []
-  lines.push('| goal | breakwater | reference | ratio | target | result | vs cockatiel ConsecutiveBreaker |')
+  lines.push(`| goal | breakwater | reference | ratio | target | result | ${altHeader} |`)
   lines.push('|---|---:|---:|---:|---:|:---:|:---|')
   for (const g of goals) {
-    const target = g.cmp === 'abs' ? `≤ ${g.limit} ${g.unit}` : g.cmp === '≥' ? `≥ ${g.limit}` : `≤ ${g.limit}`
+    const target = g.cmp === 'abs' ? `≤ ${fmtVal(g.limit, g.unit)}` : g.cmp === '≥' ? `≥ ${g.limit}` : `≤ ${g.limit}`
     const ref = Number.isFinite(g.ref) ? `${fmtVal(g.ref, g.unit)} (${g.refLabel})` : '—'
     const ratio = Number.isFinite(g.ratio) ? g.ratio.toFixed(2) : '—'
     const alt = g.altResult ? `${Number.isFinite(g.altRatio) ? g.altRatio.toFixed(2) : '—'} ${g.altResult}` : ''
@@ -557,6 +625,12 @@ function detailsText (R) {
     for (const [lib, t] of Object.entries(s)) lines.push(`| ${lib === 'baseline' ? 'bare `await fn()` (machine ceiling)' : 'breakwater, one shared circuit'} | ${fmtRate(t.throughput1)} | ${fmtRate(t.throughput4)} | ×${fmtNum(t.ratio, 2)} |`)
     lines.push('')
   }
+  if (Number.isFinite(R.scale?.bwMedianMs)) {
+    const s = R.scale
+    lines.push(`Scale, ${s.circuits} default circuits with traffic, median of ${s.reps} interleaved runs: toPrometheus() ${s.bwMedianMs.toFixed(0)} ms for ${s.lines} sample lines ` +
+      `(${s.bwNsPerLine.toFixed(0)} ns/line, first call of the process ${s.firstMs.toFixed(0)} ms), prom-client \`registry.metrics()\` ${s.pcMedianMs.toFixed(0)} ms for ${s.pcLines} (${s.pcNsPerLine.toFixed(0)} ns/line).`)
+    lines.push('')
+  }
   if (R.cold?.medians) {
     lines.push(`Cold start, median of ${CFG.cold.rounds} spawns: ` + Object.entries(R.cold.medians).map(([k, v]) => `${k} ${v.toFixed(1)} ms`).join(', ') + '.')
     lines.push('')
@@ -579,6 +653,11 @@ function collectProblems (R) {
     for (const [lib, r] of Object.entries(row)) if (r.error) notes.push(`${sc} / ${lib}: ${r.error}`)
   }
   for (const [lib, r] of Object.entries(R.memory || {})) if (r.error) notes.push(`memory / ${lib}: ${r.error}`)
+  notes.push(...userProblems(R.user))
+  if (R.scale?.error) notes.push(`scale: ${R.scale.error}`)
+  if (R.coldStart?.error) notes.push(`cold start: ${R.coldStart.error}`)
+  for (const [k, v] of Object.entries(R.coldStart?.errors || {})) notes.push(`cold start / ${k}: ${v}`)
+  for (const p of R.scale?.problems || []) notes.push(`scale: ${p}`)
   for (const [lib, r] of Object.entries(R.sustained || {})) if (r.error) notes.push(`sustained / ${lib}: ${r.error}`)
   for (const p of R.threads?.problems || []) notes.push(`threads: ${p}`)
   for (const [k, v] of Object.entries(R.cold?.errors || {})) notes.push(`cold start / ${k}: ${v}`)
@@ -640,13 +719,26 @@ async function main () {
       }
     }
   }
+  if (want('user')) {
+    log('user-shaped loop…')
+    stage = 'user'
+    R.user = await runUserLoop(libs, CFG.user, { gc, median, log, fmtNs, hr })
+  }
   if (want('memory')) { log('memory…'); R.memory = runMemory(libs) }
   if (want('sustained')) { log('sustained…'); R.sustained = runSustained(libs) }
   if (want('threads')) { log('threads…'); R.threads = await runThreads(libs) }
   if (want('cold')) { log('cold start…'); R.cold = runCold(libs) }
+  if (want('cold-start')) {
+    log('cold start, installed from packed tarballs…')
+    stage = 'cold-start'
+    R.coldStart = await runColdStart(CFG.coldStart, { median, log })
+  }
   if (want('stats')) { log('stats…'); R.stats = runStats(libs) }
+  if (want('scale')) { log('scale…'); R.scale = runScale(libs) }
   stage = 'report'
   R.goals = computeGoals(R)
+  R.goals14 = computeGoals14(R)
+  R.goals16 = coldGoals(R.coldStart, ratioGoal)
   R.durationSeconds = (Date.now() - t0) / 1000
   R.loadavgEnd = os.loadavg()
 
@@ -672,6 +764,17 @@ async function main () {
     parts.push(goalsTable(R.goals))
     parts.push('')
   }
+  const section = (title, body) => parts.push(title, '', body, '')
+  if (R.user) {
+    section('The user-shaped loop (issue 14): `for (…) { try { s += await call() } catch { c++ } }` in an async function, ' +
+      'a turn of the event loop every 1,024 calls, a fresh breaker per run, failures `async () => { throw new Error(\'boom\') }`; ' +
+      'ns per call (overhead vs baseline), median of ' + CFG.user.rounds + ' interleaved runs:', userTable(R.user, fmtNs, fmtSigned))
+  }
+  if (R.goals14.length) section('Goals (issue 14):', goalsTable(R.goals14, 'vs cockatiel SamplingBreaker'))
+  if (R.coldStart?.figures) {
+    section('Cold start (issue 16), packed tarballs installed into an empty app, child processes interleaved, median of ' + CFG.coldStart.rounds + ' each:', coldTable(R.coldStart))
+  }
+  if (R.goals16.length) section('Goals (issue 16):', goalsTable(R.goals16, 'vs cockatiel'))
   parts.push(detailsText(R))
   const text = parts.join('\n').trimEnd()
   console.log('\n' + text + '\n')

@@ -29,10 +29,12 @@ function mem () {
 
 /** How each library makes one breaker, runs one call on it, and releases it. */
 function factory (libs, lib) {
-  if (lib === 'breakwater') {
+  if (lib === 'breakwater' || lib === 'breakwater-defaults') {
     const { CircuitBreaker } = libs.breakwater
+    // breakwater-defaults: what most users create (issue 14): nothing but a name
+    const base = lib === 'breakwater' ? BW_BASE : {}
     return {
-      make: () => new CircuitBreaker({ ...BW_BASE, name: uniqueName('mem') }),
+      make: () => new CircuitBreaker({ ...base, name: uniqueName('mem') }),
       call: (b) => b.execute(okFn),
       release: (b) => b.dispose()
     }
@@ -72,13 +74,19 @@ async function memory (libs, lib, count) {
   await settle()
   const before = mem()
   for (let i = 0; i < count; i++) holder[i] = f.make()
+  await settle()
+  const created = mem() // made, never called (issue 14's "around creating")
   for (let i = 0; i < count; i++) await f.call(holder[i]) // one call each: lazily built state exists
   await settle()
   const after = mem()
   const per = {}
-  for (const k of Object.keys(before)) per[k] = (after[k] - before[k]) / count
+  const perCreated = {}
+  for (const k of Object.keys(before)) {
+    per[k] = (after[k] - before[k]) / count
+    perCreated[k] = (created[k] - before[k]) / count
+  }
   for (const b of holder) f.release(b)
-  return { lib, count, before, after, perBreaker: per }
+  return { lib, count, before, created, after, perBreaker: per, perBreakerCreated: perCreated }
 }
 
 async function sustained (libs, lib, seconds, windowSeconds) {

@@ -98,6 +98,7 @@ const LIB_LABEL = {
   baseline: 'baseline `await fn()`',
   breakwater: 'breakwater',
   'breakwater-redis': 'breakwater + redisStore',
+  'breakwater-defaults': 'breakwater (default options: time window, 30 s timeout)',
   cockatiel: 'cockatiel (SamplingBreaker)',
   'cockatiel-consecutive': 'cockatiel (ConsecutiveBreaker)',
   opossum: 'opossum'
@@ -264,6 +265,7 @@ module.exports = {
   OP_BASE,
   NEVER,
   cockatielPolicy,
+  tripCockatiel,
   uniqueName,
   LIBRARIES,
   LIB_LABEL,

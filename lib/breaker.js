@@ -14,7 +14,10 @@ const { native, CLOCK, CLOCK_F64, M_CLOSED, M_OPEN, M_HALF_OPEN, M_FORCED_OPEN, 
 const { CircuitBreakerTimeoutError, openError } = require('./errors.js')
 const options = require('./options.js')
 const { Deadlines } = require('./deadlines.js')
-const { linkStore, storeStatus } = require('./store/link.js')
+// The store link loads with the first breaker that has a store (most have none): cold start.
+let link = null
+const linkStore = (store, b) => (link || (link = require('./store/link.js'))).linkStore(store, b)
+const storeStatus = (name) => (link === null ? null : link.storeStatus(name))
 
 // A signal that never aborts: what an action gets when the breaker has no timeout.
 const NEVER = new AbortController().signal

@@ -1,24 +1,18 @@
 'use strict'
-// The metrics exporters: module-level functions over every circuit of the process.
+// The metrics exporters: module-level functions over every circuit of the process. Each
+// module loads on the first call of one of its functions (see ../lazy.js): to export another
+// function, add its name under its module here.
 
-const { toPrometheus, registerPrometheusMetrics } = require('./prometheus.js')
-const { toCloudWatchMetricData, publishToCloudWatch } = require('./cloudwatch.js')
-const { emitEmf } = require('./emf.js')
-const { cloudWatchAlarms, cloudWatchDashboard, cloudFormationResources } = require('./alarms.js')
-const { createStatsHandler } = require('./stats-handler.js')
-const { cloudWatchDimensionValue } = require('./dimension.js')
-const { registerOpenTelemetry } = require('./otel.js')
+const { lazyExports } = require('../lazy.js')
 
-module.exports = {
-  toPrometheus,
-  registerPrometheusMetrics,
-  toCloudWatchMetricData,
-  publishToCloudWatch,
-  emitEmf,
-  cloudWatchAlarms,
-  cloudWatchDashboard,
-  cloudFormationResources,
-  createStatsHandler,
-  cloudWatchDimensionValue,
-  registerOpenTelemetry,
-}
+module.exports = lazyExports(require, {
+  './prometheus.js': ['toPrometheus', 'registerPrometheusMetrics'],
+  './cloudwatch.js': ['toCloudWatchMetricData', 'publishToCloudWatch'],
+  './emf.js': ['emitEmf'],
+  './alarms.js': ['cloudWatchAlarms', 'cloudWatchDashboard', 'cloudFormationResources'],
+  './stats-handler.js': ['createStatsHandler'],
+  './dimension.js': ['cloudWatchDimensionValue'],
+  './otel.js': ['registerOpenTelemetry'],
+}, {
+  toPrometheus: ['contentType'],
+})

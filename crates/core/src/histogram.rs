@@ -1,8 +1,13 @@
-//! A fixed-size latency histogram: log-linear bins, four per power of two, from 1 µs to
-//! ~2.4 hours. Memory is fixed at creation (128 counters); recording and removing a sample
-//! are O(1); a percentile walks the 128 bins. The relative error of a reported percentile is
-//! at most half a bin, about ±9%, which is what opossum's sort-the-window approach buys with
-//! O(n log n) work per call.
+//! A latency histogram: log-linear bins, four per power of two, from 1 µs to ~2.4 hours.
+//! Recording and removing a sample are O(1); a percentile walks at most 128 bins. The relative
+//! error of a reported percentile is at most half a bin, about ±9%, which is what opossum's
+//! sort-the-window approach buys with O(n log n) work per call.
+//!
+//! Only the range of bins between the smallest and the largest sample ever recorded is stored
+//! (a dependency's latencies span a few powers of two: 20–30 bins, not 128), and nothing
+//! before the first sample. A circuit holds up to a dozen of these (one per time bucket, their
+//! sum, the lifetime one), so this is most of its native memory: bounded by 128 counters each,
+//! and by what the traffic actually spans.
 
 pub const BINS: usize = 128;
 
@@ -38,16 +43,25 @@ pub fn bin_value_us(bin: usize) -> f64 {
     (lo + hi) as f64 / 2.0
 }
 
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct Histogram {
-    bins: Box<[u32; BINS]>,
+    /// Counts of bins `lo..lo + bins.len()`; empty (and unallocated) before the first sample.
+    bins: Vec<u32>,
+    lo: usize,
     count: u64,
     sum_us: u64,
 }
 
-impl Default for Histogram {
-    fn default() -> Self {
-        Histogram { bins: Box::new([0; BINS]), count: 0, sum_us: 0 }
+/// Every bin of a histogram, stored or not (see `Histogram::bins`).
+pub struct Bins<'a>(&'a Histogram);
+
+static ZERO: u32 = 0;
+
+impl<'a> Bins<'a> {
+    pub fn iter(&self) -> impl Iterator<Item = &'a u32> {
+        let h = self.0;
+        let hi = h.lo + h.bins.len();
+        std::iter::repeat(&ZERO).take(h.lo).chain(h.bins.iter()).chain(std::iter::repeat(&ZERO).take(BINS.saturating_sub(hi)))
     }
 }
 
@@ -63,38 +77,63 @@ pub struct LatencySummary {
 }
 
 impl Histogram {
+    /// The counter of `bin`, growing the stored range to include it.
+    fn slot(&mut self, bin: usize) -> &mut u32 {
+        if self.bins.is_empty() {
+            self.lo = bin;
+            self.bins.push(0);
+        } else if bin < self.lo {
+            self.bins.splice(0..0, std::iter::repeat(0).take(self.lo - bin));
+            self.lo = bin;
+        } else if bin >= self.lo + self.bins.len() {
+            self.bins.resize(bin - self.lo + 1, 0);
+        }
+        &mut self.bins[bin - self.lo]
+    }
+
+    /// The counter of `bin` if it is in the stored range.
+    fn get_mut(&mut self, bin: usize) -> Option<&mut u32> {
+        bin.checked_sub(self.lo).and_then(|i| self.bins.get_mut(i))
+    }
+
     pub fn add(&mut self, us: u64) {
-        self.bins[bin_of(us)] += 1;
+        *self.slot(bin_of(us)) += 1;
         self.count += 1;
         self.sum_us += us;
     }
 
     pub fn remove(&mut self, us: u64) {
-        let b = bin_of(us);
-        self.bins[b] = self.bins[b].saturating_sub(1);
+        if let Some(n) = self.get_mut(bin_of(us)) {
+            *n = n.saturating_sub(1);
+        }
         self.count = self.count.saturating_sub(1);
         self.sum_us = self.sum_us.saturating_sub(us);
     }
 
     /// Removes every sample of `other` (which must be a subset of this one).
     pub fn subtract(&mut self, other: &Histogram) {
-        for (a, b) in self.bins.iter_mut().zip(other.bins.iter()) {
-            *a = a.saturating_sub(*b);
+        for (i, &b) in other.bins.iter().enumerate() {
+            if let Some(a) = self.get_mut(other.lo + i) {
+                *a = a.saturating_sub(b);
+            }
         }
         self.count = self.count.saturating_sub(other.count);
         self.sum_us = self.sum_us.saturating_sub(other.sum_us);
     }
 
     pub fn merge(&mut self, other: &Histogram) {
-        for (a, b) in self.bins.iter_mut().zip(other.bins.iter()) {
-            *a += *b;
+        for (i, &b) in other.bins.iter().enumerate() {
+            if b != 0 {
+                *self.slot(other.lo + i) += b;
+            }
         }
         self.count += other.count;
         self.sum_us += other.sum_us;
     }
 
+    /// Zeroes the counts; the stored range stays (the next samples will likely need it again).
     pub fn clear(&mut self) {
-        *self.bins = [0; BINS];
+        self.bins.fill(0);
         self.count = 0;
         self.sum_us = 0;
     }
@@ -103,8 +142,9 @@ impl Histogram {
         self.count
     }
 
-    pub fn bins(&self) -> &[u32; BINS] {
-        &self.bins
+    /// All `BINS` counts, in order (zero outside the stored range).
+    pub fn bins(&self) -> Bins<'_> {
+        Bins(self)
     }
 
     /// The value (µs) below which a fraction `q` of the samples fall.
@@ -124,7 +164,7 @@ impl Histogram {
         for (i, &n) in self.bins.iter().enumerate() {
             seen += n as u64;
             while k < N && seen >= ranks[k] {
-                out[k] = bin_value_us(i);
+                out[k] = bin_value_us(self.lo + i);
                 k += 1;
             }
             if k == N {
@@ -195,5 +235,40 @@ mod tests {
         assert!((s.mean_ms - 50.5).abs() < 1e-9);
         h.remove(100_000);
         assert_eq!(h.count(), 99);
+    }
+
+    /// The stored range grows both ways, and every operation agrees with a plain array of
+    /// `BINS` counters.
+    #[test]
+    fn ranged_storage_matches_a_full_array() {
+        let samples = [5_000u64, 3, 700_000, 80, 12_000_000, 1, 5_000, 250, u64::MAX];
+        let mut h = Histogram::default();
+        assert_eq!(h.bins().iter().count(), BINS);
+        assert!(h.bins().iter().all(|&n| n == 0));
+        let mut full = [0u32; BINS];
+        for &us in &samples {
+            h.add(us);
+            full[bin_of(us)] += 1;
+            assert_eq!(h.bins().iter().copied().collect::<Vec<_>>(), full.to_vec());
+        }
+        assert!(h.bins.len() < BINS);
+        let mut part = Histogram::default();
+        for &us in &samples[2..5] {
+            part.add(us);
+        }
+        let mut sum = Histogram::default();
+        sum.merge(&part);
+        sum.merge(&h);
+        sum.subtract(&part);
+        assert_eq!(sum.bins().iter().copied().collect::<Vec<_>>(), full.to_vec());
+        assert_eq!((sum.count(), sum.sum_us()), (h.count(), h.sum_us()));
+        h.remove(80);
+        full[bin_of(80)] -= 1;
+        assert_eq!(h.bins().iter().copied().collect::<Vec<_>>(), full.to_vec());
+        assert_eq!(h.quantile_us(1.0), bin_value_us(BINS - 1));
+        assert_eq!(h.quantile_us(0.0), bin_value_us(bin_of(1)));
+        h.clear();
+        assert_eq!(h.count(), 0);
+        assert!(h.bins().iter().all(|&n| n == 0));
     }
 }
