@@ -13,7 +13,7 @@ const S = require('./shared.js')
 const { native, CLOCK, CLOCK_F64, M_CLOSED, M_OPEN, M_HALF_OPEN, M_FORCED_OPEN, M_DISPOSED } = S
 const { CircuitBreakerTimeoutError, openError } = require('./errors.js')
 const options = require('./options.js')
-const { Deadlines } = require('./deadlines.js')
+const { Deadlines, monoNow } = require('./deadlines.js')
 const { linkStore, storeStatus } = require('./store/link.js')
 
 // A signal that never aborts: what an action gets when the breaker has no timeout.
@@ -399,7 +399,7 @@ class CircuitBreaker {
         // decides. Parked (+inf), it defers to native code, which has the exact time.
         const c = CLOCK[CLOCK_F64]
         const at = this._CF[this._nextAt]
-        if (mode === M_FORCED_OPEN || (c < at && (at - c > COARSE_LAG_MS || Date.now() < at))) return this._notRun(action, this._reject(mode, true))
+        if (mode === M_FORCED_OPEN || (c < at && (at - c > COARSE_LAG_MS || native.now() < at))) return this._notRun(action, this._reject(mode, true))
         probe = this._acquire()
         if (probe < 0) return this._notRun(action, this._reject(Atomics.load(this._C, this._ci), false))
       } else if (mode === M_HALF_OPEN) {
@@ -470,9 +470,10 @@ class CircuitBreaker {
 
   /** A call with a deadline; one shared timer per breaker and timeout value. */
   _runTimed(action, probe, t0, timeoutMs) {
-    // Date.now(), not the coarse clock: a starved clock thread must never make a call time
-    // out early.
-    const now = Date.now()
+    // An exact clock, not the coarse one: a starved clock thread must never make a call time
+    // out early. A monotonic one (see lib/deadlines.js), not Date.now(): a step of the wall
+    // clock must move no deadline.
+    const now = monoNow()
     const d = new Promise(exec)
     const q = timeoutMs === this._timeout && this._dl !== null ? this._dl : this._deadlinesFor(timeoutMs)
     const call = new TimedCall(q, probe, t0, timeoutMs, now + timeoutMs)
@@ -620,7 +621,7 @@ class CircuitBreaker {
     if (Atomics.sub(C, ci + S.BUDGET, 1) <= 0) return false
     const L = this._L
     const li = this._li
-    this._LF[(li + S.LAST_FAIL) >> 1] = c === Infinity ? Date.now() : c
+    this._LF[(li + S.LAST_FAIL) >> 1] = c === Infinity ? native.now() : c
     Atomics.store(L, li + S.FAIL_AT_OK, Atomics.load(L, li + S.OK))
     Atomics.add(L, li + S.FAIL, 1)
     return true
@@ -695,7 +696,7 @@ class CircuitBreaker {
   _retryAfter(mode) {
     if (mode === M_FORCED_OPEN) return null
     if (mode === M_HALF_OPEN) return 0
-    return Math.max(0, Math.ceil(this._CF[this._nextAt] - Date.now()))
+    return Math.max(0, Math.ceil(this._CF[this._nextAt] - native.now()))
   }
 
   /** One open-circuit error per open period and state, shared by the fallback calls in it. */
@@ -823,7 +824,7 @@ class CircuitBreaker {
   get state() {
     if (this._disposed) return this._lastState
     let mode = Atomics.load(this._C, this._ci)
-    if ((mode === M_OPEN && Date.now() >= this._CF[this._nextAt]) || (mode === M_HALF_OPEN && this._o.halfOpenTimeout > 0)) {
+    if ((mode === M_OPEN && native.now() >= this._CF[this._nextAt]) || (mode === M_HALF_OPEN && this._o.halfOpenTimeout > 0)) {
       this._flush()
       mode = Atomics.load(this._C, this._ci)
     } else {
