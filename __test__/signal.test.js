@@ -120,11 +120,14 @@ test('options.signal that is not an AbortSignal is a TypeError naming it; the ac
   assert.equal(ran, false)
 })
 
-test('bypass hands the caller signal to the action', async () => {
+test('bypass hands the caller signal to the action; an aborted one stops it from running', async () => {
   const b = mk()
   const ac = new AbortController()
   const got = await b.execute((s) => s, { bypass: true, signal: ac.signal })
   assert.equal(got, ac.signal)
+  let ran = false
+  await assert.rejects(b.execute(() => { ran = true }, { bypass: true, signal: AbortSignal.abort() }), { name: 'AbortError' })
+  assert.equal(ran, false)
 })
 
 test('wrap(fn, { passSignal: true }): fn gets the call signal after the caller arguments; a timeout aborts it', async () => {

@@ -414,9 +414,9 @@ class CircuitBreaker {
     if (opts !== undefined) {
       if (opts === null || typeof opts !== 'object') return this._notRun(action, Promise.reject(new TypeError(`breakwater: execute(action, options): options must be an object, got ${options.show(opts)}`)))
       try {
-        if (opts.signal !== undefined) signal = checkSignal(opts.signal)
-        if (opts.bypass === true) return this._bypass(action, signal)
+        if (opts.bypass === true) return this._bypass(action, opts.signal)
         if (opts.timeout !== undefined) timeout = options.check('timeout', opts.timeout)
+        if (opts.signal !== undefined) signal = checkSignal(opts.signal)
         // Cancelled before it started: not run, not counted (nothing happened), no fallback.
         if (signal !== undefined && signal.aborted) return this._notRun(action, Promise.reject(reasonOf(signal)))
       } catch (e) {
@@ -501,7 +501,15 @@ class CircuitBreaker {
     return p
   }
 
-  _bypass(action, signal = NEVER) {
+  /** Runs the action outside the breaker; a caller signal still applies (aborted: not run). */
+  _bypass(action, s) {
+    let signal = NEVER
+    try {
+      if (s !== undefined) signal = checkSignal(s)
+    } catch (e) {
+      return this._notRun(action, Promise.reject(e))
+    }
+    if (signal.aborted) return this._notRun(action, Promise.reject(reasonOf(signal)))
     try {
       return Promise.resolve(typeof action === 'function' ? action(signal) : action)
     } catch (e) {

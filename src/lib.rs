@@ -289,7 +289,7 @@ fn r3(x: f64) -> f64 {
 
 /// A moment on the circuit clock as epoch ms, given `ticker::wall_offset()` (read once per call).
 fn wall(off: i64, t: u64) -> f64 {
-    (t as i64).saturating_add(off).max(0) as f64
+    ticker::shift(t, off) as f64
 }
 
 fn opt(off: i64, v: Option<u64>) -> f64 {

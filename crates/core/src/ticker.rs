@@ -58,33 +58,41 @@ static OFFSET: AtomicI64 = AtomicI64::new(i64::MIN);
 /// moment (`stateChangedAt`) reads the same every time it is converted.
 pub fn wall_offset() -> i64 {
     let mut fresh = 0;
-    // The wall clock read between two monotonic reads no more than 1 ms apart.
+    let mut exact = false;
+    // The wall clock read between two monotonic reads no more than 1 ms apart (a thread
+    // preempted in between, on a loaded machine, would misread the offset).
     for _ in 0..4 {
         let a = now_ms();
         let w = wall_ms() as i64;
         let b = now_ms();
         fresh = w - (a / 2 + b / 2) as i64;
         if b - a <= 1 {
+            exact = true;
             break;
         }
     }
     let cur = OFFSET.load(Ordering::Relaxed);
-    if cur == i64::MIN || (fresh - cur).abs() > STEP_MS {
+    if cur == i64::MIN || (exact && (fresh - cur).abs() > STEP_MS) {
         OFFSET.store(fresh, Ordering::Relaxed);
         return fresh;
     }
     cur
 }
 
+/// `t + off`, saturating at both ends of u64 (a snapshot may hold any number).
+pub fn shift(t: u64, off: i64) -> u64 {
+    if off >= 0 { t.saturating_add(off as u64) } else { t.saturating_sub(off.unsigned_abs()) }
+}
+
 /// The epoch ms of circuit-clock moment `t`, as the wall clock reads now.
 pub fn to_wall(t: u64) -> u64 {
-    (t as i64).saturating_add(wall_offset()).max(0) as u64
+    shift(t, wall_offset())
 }
 
 /// The circuit-clock moment of epoch ms `epoch` (0 for anything before the clock's origin:
 /// long past).
 pub fn from_wall(epoch: u64) -> u64 {
-    (epoch as i64).saturating_sub(wall_offset()).max(0) as u64
+    shift(epoch, wall_offset().saturating_neg())
 }
 
 struct Ticker {
@@ -182,7 +190,8 @@ mod tests {
         assert_eq!(from_wall(to_wall(b)), b);
         // Converting the same moment again gives the same epoch ms (no jitter between reads).
         assert_eq!(to_wall(a), to_wall(a));
-        // Before the clock's origin is long past, not a wrap-around.
+        // Before the clock's origin is long past, and the far future stays far: no wrap-around.
         assert_eq!(from_wall(0), 0);
+        assert_eq!(to_wall(from_wall(u64::MAX)), u64::MAX);
     }
 }
