@@ -218,6 +218,23 @@ export interface ExecuteOptions {
    * after the last attempt. The action then gets `(signal, attempt)`.
    */
   retry?: RetryOptions
+   * The caller's `AbortSignal` (a Lambda's remaining-time budget, a cancelled HTTP request).
+   * Aborting it aborts the action's signal and rejects the call at once with the signal's
+   * reason, even if the action ignores its signal. Already aborted: the action does not run
+   * and nothing is counted. A call cancelled while running counts in `ignoredCount` (neither
+   * success nor failure), runs no fallback, and frees its half-open probe slot.
+   */
+  signal?: AbortSignal
+}
+
+/** Options of `wrap`. */
+export interface WrapOptions extends ExecuteOptions {
+  /**
+   * Call `fn` with the call's `AbortSignal` as one more argument, after the caller's:
+   * `breaker.wrap((id: string, signal: AbortSignal) => fetch(url + id, { signal }), { passSignal: true })`
+   * gives `(id: string) => Promise<Response>`. The signal is aborted when the call times out.
+   */
+  passSignal?: boolean
 }
 
 /** Exponential backoff between attempts. */
@@ -364,15 +381,26 @@ export declare class CircuitBreaker<TFallback = never> {
   /** false when the breaker is a pass-through. */
   readonly enabled: boolean
   /**
-   * Runs `action` through the breaker. The action gets an `AbortSignal` that aborts on timeout
-   * (declare the parameter to get a live one). Or pass an already-created promise: the breaker
+   * Runs `action` through the breaker. Or pass an already-created promise: the breaker
    * cannot prevent that call, but records its outcome and applies timeout and fallback.
+   *
+   * Which actions get a live `signal`: with `options.signal`, every action (it aborts when the
+   * caller's signal does or the call times out). Otherwise, an action that declares a
+   * parameter (`(signal) => fetch(url, { signal })`, `action.length > 0`) when the call has a
+   * timeout. Any other action gets a shared signal that never aborts (an `AbortController` per
+   * call would be paid by every call): `() => …`, `(...args) => …`, and every call without a
+   * timeout or `options.signal`.
    * @throws (rejects with) CircuitBreakerOpenError, CircuitBreakerTimeoutError, or the action's error
    */
   execute<T>(action: (signal: AbortSignal, attempt: number) => T | PromiseLike<T>, options: ExecuteOptions & { retry: RetryOptions }): Promise<T | TFallback>
   execute<T>(action: ((signal: AbortSignal) => T | PromiseLike<T>) | PromiseLike<T>, options?: ExecuteOptions): Promise<T | TFallback>
-  /** A function with fn's signature that runs through `execute` (with `options` for every call, e.g. `{ retry }`). */
-  wrap<A extends unknown[], R>(fn: (...args: A) => R | PromiseLike<R>, options?: ExecuteOptions): (...args: A) => Promise<R | TFallback>
+  /**
+   * A function with fn's signature that runs through `execute` (with `options` for every call, e.g. `{ retry }`). With `{ passSignal: true }`,
+   * `fn` gets the call's `AbortSignal` as its last argument and the returned function takes
+   * the arguments before it.
+   */
+  wrap<A extends unknown[], R>(fn: (...args: [...A, AbortSignal]) => R | PromiseLike<R>, options: WrapOptions & { passSignal: true }): (...args: A) => Promise<R | TFallback>
+  wrap<A extends unknown[], R>(fn: (...args: A) => R | PromiseLike<R>, options?: WrapOptions & { passSignal?: false }): (...args: A) => Promise<R | TFallback>
   getStats(): CircuitBreakerStats
   /** Forces OPEN until close()/halfOpen()/reset(); with `durationMs`, opens like a trip and half-opens after it. */
   open(durationMs?: number): void

@@ -13,7 +13,7 @@ const S = require('./shared.js')
 const { native, CLOCK, CLOCK_F64, M_CLOSED, M_OPEN, M_HALF_OPEN, M_FORCED_OPEN, M_DISPOSED } = S
 const { CircuitBreakerTimeoutError, openError } = require('./errors.js')
 const options = require('./options.js')
-const { Deadlines } = require('./deadlines.js')
+const { Deadlines, monoNow } = require('./deadlines.js')
 // The store link loads with the first breaker that has a store (most have none): cold start.
 let link = null
 const linkStore = (store, b) => (link || (link = require('./store/link.js'))).linkStore(store, b)
@@ -113,6 +113,31 @@ function localNamed(name) {
 
 const noop = () => {}
 
+/**
+ * The failure of an action whose result cannot even be looked at: `instanceof` or `then`
+ * threw on it (a revoked Proxy, a prototype lookup that throws, a promise with a throwing
+ * `then` or `constructor` getter, an object posing as a promise). `execute` never throws
+ * synchronously: the call fails with that error like an action that threw. The try blocks
+ * around those lookups cost nothing on the hot path (V8 only pays when something throws).
+ */
+function unusable(e) {
+  return Promise.reject(e)
+}
+
+// The deadline queue of a call with a signal but no timeout.
+const NO_DEADLINE = { settled: noop }
+
+/** options.signal, checked: anything with `aborted` and `addEventListener` (polyfills too). */
+function checkSignal(s) {
+  if (s !== null && typeof s === 'object' && typeof s.aborted === 'boolean' && typeof s.addEventListener === 'function') return s
+  throw new TypeError(`breakwater: execute(action, options): options.signal must be an AbortSignal, got ${options.show(s)}`)
+}
+
+/** Why `signal` was aborted (an AbortError where a polyfill leaves the reason unset). */
+function reasonOf(signal) {
+  return signal.reason !== undefined ? signal.reason : new DOMException('This operation was aborted', 'AbortError')
+}
+
 // Transition events reach instances in other threads at once: the first transition listener
 // of a thread registers a (weak) native callback that native code calls with the circuit id
 // whenever any thread changes a circuit's state.
@@ -166,6 +191,8 @@ class TimedCall {
     this.gen = gen
     this.done = false
     this.ctrl = null
+    // Removes the listener on the caller's signal (options.signal), if there is one.
+    this.off = null
     this.resolve = R
     this.reject = J
   }
@@ -358,7 +385,7 @@ class CircuitBreaker {
    * Runs `action` through the breaker.
    * @template T
    * @param {((signal: AbortSignal) => T | PromiseLike<T>) | PromiseLike<T>} action
-   * @param {{ bypass?: boolean, timeout?: number }} [opts]
+   * @param {{ bypass?: boolean, timeout?: number, signal?: AbortSignal }} [opts]
    * @returns {Promise<T>}
    */
   execute(action, opts) {
@@ -372,16 +399,21 @@ class CircuitBreaker {
         } catch (e) {
           p = Promise.reject(e)
         }
-        if (!(p instanceof Promise)) p = Promise.resolve(p)
-        if (this._failing) {
-          // Failures are recent (see _makeErr): let the rejection pass through natively and
-          // count it in a reaction of its own. Both reactions run before the caller resumes
-          // (its continuation is queued only once the returned promise rejects), so a catch
-          // block already sees the failure in the stats.
-          p.then(undefined, this._countErr)
-          return p.then(this._okAfterFailure)
+        try {
+          if (!(p instanceof Promise)) p = Promise.resolve(p)
+          if (this._failing) {
+            // Failures are recent (see _makeErr): let the rejection pass through natively and
+            // count it in a reaction of its own. Both reactions run before the caller resumes
+            // (its continuation is queued only once the returned promise rejects), so a catch
+            // block already sees the failure in the stats.
+            p.then(undefined, this._countErr)
+            return p.then(this._okAfterFailure)
+          }
+          return p.then(this._ok, this._err)
+        } catch (e) {
+          // What the action returned cannot be looked at (see unusable()): a failure.
+          return unusable(e).then(undefined, this._err)
         }
-        return p.then(this._ok, this._err)
       }
       return this._runTimed(action, 0, 0, this._timeout)
     }
@@ -400,11 +432,15 @@ class CircuitBreaker {
       if (!thenable) return Promise.reject(new TypeError(`breakwater: execute(action) needs a function or a promise, got ${options.show(action)}`))
     }
     let timeout = this._timeout
+    let signal
     if (opts !== undefined) {
       if (opts === null || typeof opts !== 'object') return this._notRun(action, Promise.reject(new TypeError(`breakwater: execute(action, options): options must be an object, got ${options.show(opts)}`)))
       try {
-        if (opts.bypass === true) return this._bypass(action)
+        if (opts.bypass === true) return this._bypass(action, opts.signal)
         if (opts.timeout !== undefined) timeout = options.check('timeout', opts.timeout)
+        if (opts.signal !== undefined) signal = checkSignal(opts.signal)
+        // Cancelled before it started: not run, not counted (nothing happened), no fallback.
+        if (signal !== undefined && signal.aborted) return this._notRun(action, Promise.reject(reasonOf(signal)))
         if (opts.retry !== undefined) return require('./retry.js').retryThrough(this, action, opts)
       } catch (e) {
         return this._notRun(action, Promise.reject(e))
@@ -422,7 +458,7 @@ class CircuitBreaker {
         // decides. Parked (+inf), it defers to native code, which has the exact time.
         const c = CLOCK[CLOCK_F64]
         const at = this._CF[this._nextAt]
-        if (mode === M_FORCED_OPEN || (c < at && (at - c > COARSE_LAG_MS || Date.now() < at))) return this._notRun(action, this._reject(mode, true))
+        if (mode === M_FORCED_OPEN || (c < at && (at - c > COARSE_LAG_MS || native.now() < at))) return this._notRun(action, this._reject(mode, true))
         probe = this._acquire()
         if (probe < 0) return this._notRun(action, this._reject(Atomics.load(this._C, this._ci), false))
       } else if (mode === M_HALF_OPEN) {
@@ -433,13 +469,15 @@ class CircuitBreaker {
       }
     }
     // A probe asks the store for one of the fleet's probe permits first (bounded wait).
-    if (probe > 0 && this._link !== null && this._link.gatesProbes) return this._gatedProbe(action, probe, timeout)
-    return this._run(action, probe, sampled || this._slowMs > 0 ? performance.now() : 0, timeout)
+    if (probe > 0 && this._link !== null && this._link.gatesProbes) return this._gatedProbe(action, probe, timeout, signal)
+    const t0 = sampled || this._slowMs > 0 ? performance.now() : 0
+    if (signal !== undefined) return this._runSignal(action, probe, t0, timeout, signal)
+    return this._run(action, probe, t0, timeout)
   }
 
-  _gatedProbe(action, probe, timeout) {
+  _gatedProbe(action, probe, timeout, signal) {
     return this._link.acquireProbe().then((got) => {
-      if (got) return this._run(action, probe, performance.now(), timeout)
+      if (got) return signal === undefined ? this._run(action, probe, performance.now(), timeout) : this._runSignal(action, probe, performance.now(), timeout, signal)
       // Another instance of the fleet is probing: this call is rejected like any other.
       this._settleNative(3, probe)
       return this._notRun(action, this._reject(Atomics.load(this._C, this._ci), false))
@@ -455,11 +493,14 @@ class CircuitBreaker {
     } catch (e) {
       p = Promise.reject(e)
     }
-    if (!(p instanceof Promise)) p = Promise.resolve(p)
-    return p.then(
-      (v) => this._settleOk(v, probe, t0, gen),
-      (e) => this._settleErr(e, probe, t0, false, gen),
-    )
+    const settleErr = (e) => this._settleErr(e, probe, t0, false, gen)
+    try {
+      if (!(p instanceof Promise)) p = Promise.resolve(p)
+      return p.then((v) => this._settleOk(v, probe, t0, gen), settleErr)
+    } catch (e) {
+      // A failure like a throw: it also gives a probe's slot back.
+      return unusable(e).then(undefined, settleErr)
+    }
   }
 
   /**
@@ -484,9 +525,17 @@ class CircuitBreaker {
     return p
   }
 
-  _bypass(action) {
+  /** Runs the action outside the breaker; a caller signal still applies (aborted: not run). */
+  _bypass(action, s) {
+    let signal = NEVER
     try {
-      return Promise.resolve(typeof action === 'function' ? action(NEVER) : action)
+      if (s !== undefined) signal = checkSignal(s)
+    } catch (e) {
+      return this._notRun(action, Promise.reject(e))
+    }
+    if (signal.aborted) return this._notRun(action, Promise.reject(reasonOf(signal)))
+    try {
+      return Promise.resolve(typeof action === 'function' ? action(signal) : action)
     } catch (e) {
       return Promise.reject(e)
     }
@@ -494,9 +543,10 @@ class CircuitBreaker {
 
   /** A call with a deadline; one shared timer per breaker and timeout value. */
   _runTimed(action, probe, t0, timeoutMs) {
-    // Date.now(), not the coarse clock: a starved clock thread must never make a call time
-    // out early.
-    const now = Date.now()
+    // An exact clock, not the coarse one: a starved clock thread must never make a call time
+    // out early. A monotonic one (see lib/deadlines.js), not Date.now(): a step of the wall
+    // clock must move no deadline.
+    const now = monoNow()
     const d = new Promise(exec)
     const q = timeoutMs === this._timeout && this._dl !== null ? this._dl : this._deadlinesFor(timeoutMs)
     const call = new TimedCall(q, probe, t0, timeoutMs, now + timeoutMs, this._seqNow())
@@ -510,12 +560,71 @@ class CircuitBreaker {
     } catch (e) {
       p = Promise.reject(e)
     }
-    if (!(p instanceof Promise)) p = Promise.resolve(p)
-    p.then(
-      (v) => this._timedOk(call, v),
-      (e) => this._timedErr(call, e),
-    )
+    try {
+      if (!(p instanceof Promise)) p = Promise.resolve(p)
+      p.then(
+        (v) => this._timedOk(call, v),
+        (e) => this._timedErr(call, e),
+      )
+    } catch (e) {
+      // A failure like a throw, settled before its deadline can count it as a timeout.
+      unusable(e).then(undefined, (x) => this._timedErr(call, x))
+    }
     return d
+  }
+
+  /**
+   * A call with the caller's AbortSignal (options.signal): whichever comes first of the
+   * action's outcome, its deadline (if any) and the caller's abort settles it. The action
+   * always gets a live signal of its own, aborted by either of the last two.
+   */
+  _runSignal(action, probe, t0, timeoutMs, signal) {
+    if (signal.aborted) {
+      // Aborted while a probe waited for the store's permit: cancelled, the slot given back.
+      this._countIgnored(probe)
+      return this._notRun(action, Promise.reject(reasonOf(signal)))
+    }
+    const d = new Promise(exec)
+    const q = timeoutMs === 0 ? NO_DEADLINE : timeoutMs === this._timeout && this._dl !== null ? this._dl : this._deadlinesFor(timeoutMs)
+    const call = new TimedCall(q, probe, t0, timeoutMs, monoNow() + timeoutMs)
+    const ctrl = (call.ctrl = new AbortController())
+    const cancel = () => this._cancel(call, reasonOf(signal))
+    signal.addEventListener('abort', cancel)
+    // A long-lived caller signal (a server's shutdown signal) must not collect one listener
+    // per call: each call removes its own as soon as it is settled, whichever way.
+    const off = (call.off = () => signal.removeEventListener('abort', cancel))
+    if (q !== NO_DEADLINE) q.add(call)
+    let p
+    try {
+      p = typeof action === 'function' ? action(ctrl.signal) : action
+    } catch (e) {
+      p = Promise.reject(e)
+    }
+    const err = (e) => {
+      off()
+      this._timedErr(call, e)
+    }
+    try {
+      if (!(p instanceof Promise)) p = Promise.resolve(p)
+      p.then((v) => {
+        off()
+        this._timedOk(call, v)
+      }, err)
+    } catch (e) {
+      unusable(e).then(undefined, err)
+    }
+    return d
+  }
+
+  /** The caller aborted: the call rejects now with the reason; neither success nor failure. */
+  _cancel(call, reason) {
+    if (call.done) return
+    call.done = true
+    call.queue.settled()
+    call.off()
+    call.ctrl.abort(reason)
+    this._countIgnored(call.probe)
+    call.reject(reason)
   }
 
   _deadlinesFor(timeoutMs) {
@@ -555,6 +664,7 @@ class CircuitBreaker {
   }
 
   _expire(call) {
+    if (call.off !== null) call.off()
     const err = new CircuitBreakerTimeoutError(this.name, call.timeoutMs, this._lastState)
     if (call.ctrl !== null) call.ctrl.abort(err)
     if (this._listeners !== null) this._emit('timeout', { name: this.name, timeoutMs: call.timeoutMs })
@@ -599,10 +709,7 @@ class CircuitBreaker {
       }
       if (!failure) {
         // Ignored: neither success nor failure, no fallback, frees its probe slot.
-        if (probe !== 0) {
-          this._settleNative(2, probe)
-          if (this._link !== null) this._link.probeDone()
-        } else Atomics.add(this._L, this._li + S.IGNORED, 1)
+        this._countIgnored(probe)
         return new Rethrow(e)
       }
     }
@@ -619,6 +726,14 @@ class CircuitBreaker {
     if (this._listeners !== null) this._emit('failure', { name: this.name, error: e, timeout: isTimeout })
     if (this._shouldTrip !== null && this._enabled) this._checkPredicate()
     return this._fallbackOr(e)
+  }
+
+  /** Neither success nor failure (an ignored error, a cancelled call): frees a probe's slot. */
+  _countIgnored(probe) {
+    if (probe !== 0) {
+      this._settleNative(2, probe)
+      if (this._link !== null) this._link.probeDone()
+    } else Atomics.add(this._L, this._li + S.IGNORED, 1)
   }
 
   _fallbackOr(e) {
@@ -644,7 +759,7 @@ class CircuitBreaker {
     if (Atomics.sub(C, ci + S.BUDGET, 1) <= 0) return false
     const L = this._L
     const li = this._li
-    this._LF[(li + S.LAST_FAIL) >> 1] = c === Infinity ? Date.now() : c
+    this._LF[(li + S.LAST_FAIL) >> 1] = c === Infinity ? native.now() : c
     Atomics.store(L, li + S.FAIL_AT_OK, Atomics.load(L, li + S.OK))
     Atomics.add(L, li + S.FAIL, 1)
     return true
@@ -723,7 +838,7 @@ class CircuitBreaker {
   _retryAfter(mode) {
     if (mode === M_FORCED_OPEN) return null
     if (mode === M_HALF_OPEN) return 0
-    return Math.max(0, Math.ceil(this._CF[this._nextAt] - Date.now()))
+    return Math.max(0, Math.ceil(this._CF[this._nextAt] - native.now()))
   }
 
   /** One open-circuit error per open period and state, shared by the fallback calls in it. */
@@ -854,7 +969,7 @@ class CircuitBreaker {
   get state() {
     if (this._disposed) return this._lastState
     let mode = Atomics.load(this._C, this._ci)
-    if ((mode === M_OPEN && Date.now() >= this._CF[this._nextAt]) || (mode === M_HALF_OPEN && this._o.halfOpenTimeout > 0)) {
+    if ((mode === M_OPEN && native.now() >= this._CF[this._nextAt]) || (mode === M_HALF_OPEN && this._o.halfOpenTimeout > 0)) {
       this._flush()
       mode = Atomics.load(this._C, this._ci)
     } else {
@@ -908,16 +1023,32 @@ class CircuitBreaker {
   }
 
   /**
-   * A function with fn's signature that runs through execute.
+   * A function with fn's signature that runs through execute. With `{ passSignal: true }`, fn
+   * gets the call's AbortSignal (aborted on timeout) as one more argument after the caller's.
    * @template {(...args: any[]) => any} F
    * @param {F} fn
-   * @param {object} [opts] execute's options for every call (e.g. { retry })
+   * @param {{ passSignal?: boolean } & object} [opts] execute's options for every call (e.g. { retry }), and passSignal
    */
   wrap(fn, opts) {
     if (typeof fn !== 'function') throw new TypeError(`breakwater: wrap(fn) needs a function, got ${options.show(fn)}`)
+    if (opts !== undefined && (opts === null || typeof opts !== 'object')) throw new TypeError(`breakwater: wrap(fn, options): options must be an object, got ${options.show(opts)}`)
+    const passSignal = opts === undefined ? undefined : opts.passSignal
+    if (passSignal !== undefined && typeof passSignal !== 'boolean') throw new TypeError(`breakwater: wrap(fn, options): options.passSignal must be a boolean, got ${options.show(passSignal)}`)
+    // What is left of opts are execute's options for every call; none at all keeps the fast path.
+    let exec
+    if (opts !== undefined) {
+      const { passSignal: _, ...rest } = opts
+      if (Object.keys(rest).length > 0) exec = rest
+    }
     const breaker = this
+    if (passSignal === true) {
+      // The action declares its parameter, so it gets a live signal (see execute).
+      return function wrapped(...args) {
+        return breaker.execute((signal) => fn.call(this, ...args, signal), exec)
+      }
+    }
     return function wrapped(...args) {
-      return breaker.execute(() => fn.apply(this, args), opts)
+      return breaker.execute(() => fn.apply(this, args), exec)
     }
   }
 

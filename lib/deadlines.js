@@ -6,6 +6,13 @@
 // a FIFO queue is already sorted. One unref'd timer waits for the oldest deadline; calls that
 // settle are only marked done and drop off the queue's head as it advances. The timer is
 // unref'd, so pending deadlines never keep a process alive.
+//
+// Deadlines are on performance.now(): monotonic (a wall-clock step, forward or back, moves
+// none of them) and the clock libuv's timers run on (CLOCK_MONOTONIC, which keeps counting
+// while the process is stopped or frozen, so a call overdue at a thaw times out at once). Its
+// origin is per thread; a queue and its calls always live in one thread. Called bound: the
+// `performance.now` property lookup and brand check cost more than the clock read.
+const monoNow = performance.now.bind(performance)
 
 class Deadlines {
   /** @param {(call: object) => void} expire called with each call whose deadline passed */
@@ -18,7 +25,7 @@ class Deadlines {
     this.fire = this.fire.bind(this)
   }
 
-  /** `call` needs `deadline` (epoch ms) and `done` (false until it settles). */
+  /** `call` needs `deadline` (monoNow() ms) and `done` (false until it settles). */
   add(call) {
     const q = this.queue
     // Calls mostly finish in the order they started: settled ones at the head go now.
@@ -44,13 +51,13 @@ class Deadlines {
   }
 
   arm(deadline) {
-    this.timer = setTimeout(this.fire, Math.max(1, deadline - Date.now()))
+    this.timer = setTimeout(this.fire, Math.max(1, deadline - monoNow()))
     if (typeof this.timer.unref === 'function') this.timer.unref()
   }
 
   fire() {
     this.timer = null
-    const now = Date.now()
+    const now = monoNow()
     const q = this.queue
     while (this.head < q.length) {
       const c = q[this.head]
@@ -71,4 +78,4 @@ class Deadlines {
   }
 }
 
-module.exports = { Deadlines }
+module.exports = { Deadlines, monoNow }

@@ -32,8 +32,9 @@ function f64(chunk) {
   return views.f64[chunk]
 }
 
-// The coarse clock (epoch ms, written every few ms by a native thread; +Infinity while that
-// thread sleeps because nothing used it): CLOCK[CLOCK_F64].
+// The coarse clock (circuit-clock ms: monotonic, not epoch, see crates/core/src/ticker.rs;
+// written every few ms by a native thread; +Infinity while that thread sleeps because nothing
+// used it): CLOCK[CLOCK_F64]. native.now() reads the same clock exactly.
 const CLOCK = f64(0)
 
 // Values of a circuit's mode word.
@@ -47,7 +48,7 @@ const M_DISPOSED = 5
 const STATE_NAMES = ['CLOSED', 'OPEN', 'HALF_OPEN']
 const REASONS = native.reasons()
 
-/** Epoch ms from the coarse clock, or exactly when the clock thread is asleep. */
+/** Circuit-clock ms from the coarse clock, or exactly when the clock thread is asleep. */
 function coarseNow() {
   const t = CLOCK[CLOCK_F64]
   return t === Infinity ? native.now() : t

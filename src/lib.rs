@@ -9,7 +9,7 @@
 
 use breakwater_core::arena::{self, layout};
 use breakwater_core::registry::{self, Control, RegistryError};
-use breakwater_core::ticker::{self, now_ms};
+use breakwater_core::ticker;
 use breakwater_core::{Backoff, Config, Outcome, Reason, State, WindowKind};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
@@ -128,7 +128,7 @@ pub struct Lane {
     pub lane_id: u32,
     pub lane_chunk: u32,
     pub lane_base: u32,
-    /// End of the lane's current time bucket, epoch ms (+inf for a count window).
+    /// End of the lane's current time bucket, circuit-clock ms (+inf for a count window).
     pub bucket_end: f64,
 }
 
@@ -312,11 +312,17 @@ fn state_of(state: u32) -> Result<State> {
     })
 }
 
-/// Puts a circuit in a saved state: `state` 0 closed, 1 open, 2 half-open.
+/// A snapshot's epoch-ms `nextAttemptAt` on the circuit clock (None for none: NaN, 0, < 0).
+fn circuit_moment(epoch: f64) -> Option<u64> {
+    if epoch.is_finite() && epoch > 0.0 { Some(ticker::from_wall(epoch as u64)) } else { None }
+}
+
+/// Puts a circuit in a saved state: `state` 0 closed, 1 open, 2 half-open; `next_attempt_at`
+/// in epoch ms.
 #[napi(catch_unwind)]
 pub fn restore(circuit: u32, state: u32, forced: bool, next_attempt_at: f64) -> Result<()> {
     let s = state_of(state)?;
-    let at = if next_attempt_at.is_finite() && next_attempt_at > 0.0 { Some(next_attempt_at as u64) } else { None };
+    let at = circuit_moment(next_attempt_at);
     registry::control(circuit, ticker::touch(), Control::Restore(s, forced, at)).map_err(js_err)
 }
 
@@ -325,7 +331,7 @@ pub fn restore(circuit: u32, state: u32, forced: bool, next_attempt_at: f64) -> 
 #[napi(catch_unwind)]
 pub fn store_apply(circuit: u32, state: u32, forced: bool, next_attempt_at: f64) -> Result<()> {
     let s = state_of(state)?;
-    let at = if next_attempt_at.is_finite() && next_attempt_at > 0.0 { Some(next_attempt_at as u64) } else { None };
+    let at = circuit_moment(next_attempt_at);
     registry::control(circuit, ticker::touch(), Control::FromStore(s, forced, at)).map_err(js_err)
 }
 
@@ -354,11 +360,17 @@ fn r3(x: f64) -> f64 {
     ((x * 1000.0 + 0.5) as u64) as f64 / 1000.0
 }
 
-fn opt(v: Option<u64>) -> f64 {
-    v.map(|x| x as f64).unwrap_or(f64::NAN)
+/// A moment on the circuit clock as epoch ms, given `ticker::wall_offset()` (read once per call).
+fn wall(off: i64, t: u64) -> f64 {
+    ticker::shift(t, off) as f64
 }
 
-fn push_stats(out: &mut Vec<f64>, id: u32, serial: u64, st: &breakwater_core::Stats, config: &Config, transition_counts: &[[u64; 3]; 3]) {
+fn opt(off: i64, v: Option<u64>) -> f64 {
+    v.map(|x| wall(off, x)).unwrap_or(f64::NAN)
+}
+
+/// Moments go out as epoch ms (`off`: see `wall`); durations as they are.
+fn push_stats(out: &mut Vec<f64>, off: i64, id: u32, serial: u64, st: &breakwater_core::Stats, config: &Config, transition_counts: &[[u64; 3]; 3]) {
     let c = &st.counters;
     let l = &st.latency;
     let start = out.len();
@@ -385,11 +397,11 @@ fn push_stats(out: &mut Vec<f64>, id: u32, serial: u64, st: &breakwater_core::St
         r3(l.p90_ms),
         r3(l.p99_ms),
         r3(l.max_ms),
-        opt(st.last_failure_at),
-        opt(st.last_success_at),
-        st.state_changed_at as f64,
-        opt(st.next_attempt_at),
-        opt(st.retry_after_ms),
+        opt(off, st.last_failure_at),
+        opt(off, st.last_success_at),
+        wall(off, st.state_changed_at),
+        opt(off, st.next_attempt_at),
+        st.retry_after_ms.map(|x| x as f64).unwrap_or(f64::NAN),
         config.failure_threshold,
         config.minimum_requests as f64,
         config.timeout_ms,
@@ -412,7 +424,7 @@ fn push_stats(out: &mut Vec<f64>, id: u32, serial: u64, st: &breakwater_core::St
 pub fn stats(circuit: u32) -> Result<Float64Array> {
     let s = registry::stats(circuit, ticker::touch()).map_err(js_err)?;
     let mut v = Vec::with_capacity(STATS_LEN);
-    push_stats(&mut v, s.id, s.serial, &s.stats, &s.config, &s.transition_counts);
+    push_stats(&mut v, ticker::wall_offset(), s.id, s.serial, &s.stats, &s.config, &s.transition_counts);
     Ok(Float64Array::new(v))
 }
 
@@ -428,9 +440,10 @@ pub fn all_stats_into(mut out: Float64ArraySlice) -> u32 {
     let dst = unsafe { out.as_mut() };
     let mut row = Vec::with_capacity(STATS_LEN);
     let mut len = 0usize;
+    let off = ticker::wall_offset();
     registry::each_stats(ticker::touch(), |e, st, config, tc| {
         row.clear();
-        push_stats(&mut row, e.id, e.serial, st, config, tc);
+        push_stats(&mut row, off, e.id, e.serial, st, config, tc);
         if let Some(d) = dst.get_mut(len..len + STATS_LEN) {
             d.copy_from_slice(&row);
         }
@@ -474,14 +487,15 @@ pub fn latency_bin_edges() -> Vec<f64> {
     (0..breakwater_core::histogram::BINS).map(|b| breakwater_core::histogram::bin_upper_us(b) as f64).collect()
 }
 
-/// Transitions after `since`: flat [seq, from, to, reason, atMs] rows; reasons by index into
-/// `reasons()`.
+/// Transitions after `since`: flat [seq, from, to, reason, atMs (epoch)] rows; reasons by
+/// index into `reasons()`.
 #[napi(catch_unwind)]
 pub fn transitions(circuit: u32, since: f64) -> Result<Vec<f64>> {
     let ts = registry::transitions_since(circuit, since.max(0.0) as u64).map_err(js_err)?;
+    let off = ticker::wall_offset();
     Ok(ts
         .iter()
-        .flat_map(|t| [t.seq as f64, t.from as u32 as f64, t.to as u32 as f64, t.reason as u32 as f64, t.at_ms as f64])
+        .flat_map(|t| [t.seq as f64, t.from as u32 as f64, t.to as u32 as f64, t.reason as u32 as f64, wall(off, t.at_ms)])
         .collect())
 }
 
@@ -523,11 +537,18 @@ pub fn id_of(name: String) -> Option<u32> {
     registry::id_of(&name)
 }
 
-/// Epoch ms now; also wakes the coarse clock if it was parked.
+/// The circuit clock now (ms, monotonic; not epoch: see ticker.rs); also wakes the coarse
+/// clock if it was parked.
 #[napi(catch_unwind)]
 pub fn now() -> f64 {
-    let _ = now_ms;
     ticker::touch() as f64
+}
+
+/// Epoch ms minus circuit-clock ms (stable between wall-clock steps): a circuit-clock moment
+/// read from shared memory (`nextAttemptAt`) plus this is the epoch ms the stats report.
+#[napi(catch_unwind)]
+pub fn wall_offset() -> f64 {
+    ticker::wall_offset() as f64
 }
 
 /// Registers this thread's transition callback: called (in this thread, soon) with a circuit's

@@ -262,7 +262,8 @@ class Link {
     const local = b._modeState(mode)
     const forced = snap.forced === true
     const next = typeof snap.nextAttemptAt === 'number' ? snap.nextAttemptAt : NaN
-    const sameOpen = local === 'OPEN' && (mode === S.M_FORCED_OPEN) === forced && (forced || b._CF[b._nextAt] === next)
+    // Shared memory holds nextAttemptAt on the circuit clock; snapshots hold epoch ms.
+    const sameOpen = local === 'OPEN' && (mode === S.M_FORCED_OPEN) === forced && (forced || b._CF[b._nextAt] + native.wallOffset() === next)
     if (snap.state === local && (local !== 'OPEN' || sameOpen)) return
     const before = b._seqNow()
     try {
@@ -362,7 +363,7 @@ class Link {
     }
     const closed = b._modeState(Atomics.load(b._C, b._ci)) === 'CLOSED'
     const p = this.pending
-    const now = Date.now()
+    const now = performance.now() // a duration: monotonic, whatever the wall clock does
     // Counts that could not be merged (the store was down) wait for the next sync, but not
     // longer than a window: older ones would land in a bucket they do not belong to.
     if (p[0] === 0 || now - this.pendingSince > this.bucketMs * this.buckets) {

@@ -21,11 +21,11 @@ pub const CHUNK_I32: usize = SLOT_I32 * SLOTS_PER_CHUNK;
 /// Field offsets (in i32 units) inside a slot; the JS layer reads them from `layout()`.
 pub mod layout {
     // slot 0
-    /// f64 index (in a Float64Array over chunk 0) of the coarse clock, epoch ms.
+    /// f64 index (in a Float64Array over chunk 0) of the coarse clock: circuit-clock ms (ticker.rs; monotonic, not epoch).
     pub const CLOCK_F64: usize = 1;
     // a circuit slot
     pub const MODE: usize = 0;
-    /// i32 offset of the f64 `nextAttemptAt` (epoch ms; +inf when forced open).
+    /// i32 offset of the f64 `nextAttemptAt` (circuit-clock ms; +inf when forced open).
     pub const NEXT_ATTEMPT: usize = 2;
     pub const SEQ: usize = 4;
     /// How many more failures the fast path may count in its lane without asking (see
@@ -44,7 +44,7 @@ pub mod layout {
     /// The lane's `OK` count when its latest batched failure was counted: tells native code
     /// whether the lane's last outcome was a success or a failure.
     pub const FAIL_AT_OK: usize = 7;
-    /// i32 offset of the f64 time (epoch ms, coarse clock) of the lane's latest batched failure.
+    /// i32 offset of the f64 time (circuit-clock ms, coarse clock) of the lane's latest batched failure.
     pub const LAST_FAIL: usize = 8;
     pub const RING: usize = 16;
     pub const RING_LEN: usize = 16;

@@ -99,7 +99,7 @@ impl Histogram {
     pub fn add(&mut self, us: u64) {
         *self.slot(bin_of(us)) += 1;
         self.count += 1;
-        self.sum_us += us;
+        self.sum_us = self.sum_us.saturating_add(us);
     }
 
     pub fn remove(&mut self, us: u64) {
@@ -128,7 +128,7 @@ impl Histogram {
             }
         }
         self.count += other.count;
-        self.sum_us += other.sum_us;
+        self.sum_us = self.sum_us.saturating_add(other.sum_us);
     }
 
     /// Zeroes the counts; the stored range stays (the next samples will likely need it again).
@@ -241,7 +241,7 @@ mod tests {
     /// `BINS` counters.
     #[test]
     fn ranged_storage_matches_a_full_array() {
-        let samples = [5_000u64, 3, 700_000, 80, 12_000_000, 1, 5_000, 250, u64::MAX];
+        let samples = [5_000u64, 3, 700_000, 80, 12_000_000, 1, 5_000, 250, u64::MAX / 4]; // past the last bin, and still summable
         let mut h = Histogram::default();
         assert_eq!(h.bins().iter().count(), BINS);
         assert!(h.bins().iter().all(|&n| n == 0));

@@ -342,7 +342,7 @@ pub fn add_lane(circuit_id: u32, now: u64) -> Result<(SlotRef, f64), RegistryErr
 }
 
 /// The lane's time bucket ended (or the clock was parked): fold its counts into the bucket they
-/// belong to and start the next. Returns the new bucket's end (epoch ms; +inf for counts).
+/// belong to and start the next. Returns the new bucket's end (circuit-clock ms; +inf for counts).
 pub fn flush(lane: u32, now: u64) -> Result<f64, RegistryError> {
     let e = circuit_of_lane(lane)?;
     Ok(e.with(now, |m, lanes| {

@@ -2,7 +2,8 @@
 //! probe accounting, and the lifetime counters — the semantics of resilience4j's
 //! `CircuitBreakerStateMachine`, written to be read in one sitting.
 //!
-//! Time is a parameter (`now_ms`, epoch milliseconds) of every method: there are no timers.
+//! Time is a parameter (`now_ms`, ms on the monotonic circuit clock of ticker.rs, never epoch
+//! time: the N-API layer converts moments to epoch ms) of every method: there are no timers.
 //! OPEN becomes HALF_OPEN lazily, on the first call or state read after `resetTimeout`, so a
 //! process with circuits exits by itself and a Lambda environment thawed after an hour wakes
 //! up in the right state. Tests drive the clock by hand.
