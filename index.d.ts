@@ -218,6 +218,7 @@ export interface ExecuteOptions {
    * after the last attempt. The action then gets `(signal, attempt)`.
    */
   retry?: RetryOptions
+  /**
    * The caller's `AbortSignal` (a Lambda's remaining-time budget, a cancelled HTTP request).
    * Aborting it aborts the action's signal and rejects the call at once with the signal's
    * reason, even if the action ignores its signal. Already aborted: the action does not run
