@@ -97,4 +97,20 @@ async function startRedis() {
   return api
 }
 
-module.exports = { startRedis, requireRedis }
+/**
+ * One redis-server for a test file (when installed), and the fleet instances its tests start;
+ * both stopped after the file. `server.redis` is null when redis-server is missing.
+ */
+function redisForFile(test) {
+  const server = { redis: null, instances: [] }
+  test.before(async () => {
+    if (has('redis-server')) server.redis = await startRedis()
+  })
+  test.after(async () => {
+    await Promise.all(server.instances.map((i) => i.stop()))
+    if (server.redis) await server.redis.stop()
+  })
+  return server
+}
+
+module.exports = { startRedis, requireRedis, redisForFile }
