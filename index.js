@@ -19,6 +19,10 @@ function fileStore(options) {
 function redisStore(options) {
   return require('./lib/store/redis.js').redisStore(options)
 }
+/** @param {import('./index').DynamoDbStoreOptions} options */
+function dynamoDbStore(options) {
+  return require('./lib/store/dynamodb.js').dynamoDbStore(options)
+}
 
 module.exports = {
   CircuitBreaker,
@@ -28,6 +32,7 @@ module.exports = {
   configure,
   fileStore,
   redisStore,
+  dynamoDbStore,
   ...registry,
   ...metrics,
 }

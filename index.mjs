@@ -9,6 +9,7 @@ export const {
   configure,
   fileStore,
   redisStore,
+  dynamoDbStore,
   getAllCircuitBreakerStats,
   getCircuitBreaker,
   resetAllCircuitBreakers,

@@ -7,18 +7,9 @@ const test = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const { requireRedis, redisForFile } = require('./helpers/redis.js')
-const { startInstance } = require('./helpers/fleet.js')
+const { startInstance, until } = require('./helpers/fleet.js')
 const { uniq, sleep, recordingLogger } = require('./helpers.js')
 
-/** Polls the async `pred` until true; fails naming `what` after `ms`. */
-async function waitFor(pred, ms, what = String(pred)) {
-  const end = Date.now() + ms
-  for (;;) {
-    if (await pred()) return
-    if (Date.now() > end) assert.fail(`not within ${ms} ms: ${what}`)
-    await sleep(20)
-  }
-}
 const { CircuitBreaker, redisStore } = require('..')
 const { RedisClient } = require('../lib/store/resp.js')
 
@@ -58,11 +49,11 @@ test('stores on two databases, or under two prefixes, never see each other: stag
   await staging.run({ outcome: 'fail' })
   await staging.run({ outcome: 'fail' })
   await prod2.open()
-  await waitFor(async () => (await prod.state()).state === 'OPEN', SYNC_MS + 1000)
+  await until(async () => (await prod.state()).state === 'OPEN', SYNC_MS + 1000)
   assert.equal((await staging.state()).state, 'OPEN', "staging's own trip")
   assert.equal((await other.state()).state, 'OPEN', "the other prefix's own forced OPEN")
   await prod2.close()
-  await waitFor(async () => (await prod.state()).state === 'CLOSED', SYNC_MS + 1000)
+  await until(async () => (await prod.state()).state === 'CLOSED', SYNC_MS + 1000)
   await sleep(SYNC_MS * 2)
   assert.equal((await staging.state()).state, 'OPEN', "production's close did not close staging")
   assert.equal((await other.state()).state, 'OPEN', "nor the other prefix's")
@@ -86,25 +77,25 @@ test("a host whose clock is a day ahead can neither block nor override the fleet
   await a.run({ outcome: 'fail' })
   await a.run({ outcome: 'fail' })
   assert.equal((await a.state()).state, 'OPEN')
-  await waitFor(async () => (await b.state()).state === 'OPEN', SYNC_MS + 1000)
+  await until(async () => (await b.state()).state === 'OPEN', SYNC_MS + 1000)
   const r = await b.runMany({ count: 20 })
   assert.equal(r.ran, 0, 'B sends nothing to the failing dependency')
   const sb = (await b.state()).stats
   assert.equal(sb.store.healthy, true)
-  await waitFor(async () => (await ahead.state()).state === 'OPEN', SYNC_MS + 1000)
+  await until(async () => (await ahead.state()).state === 'OPEN', SYNC_MS + 1000)
   // The skewed host trips the fleet: its nextAttemptAt (a day ahead) counts as at most the open
   // period from now on the others.
   await a.close()
-  await waitFor(async () => (await b.state()).state === 'CLOSED' && (await ahead.state()).state === 'CLOSED', SYNC_MS + 1000)
+  await until(async () => (await b.state()).state === 'CLOSED' && (await ahead.state()).state === 'CLOSED', SYNC_MS + 1000)
   await ahead.run({ outcome: 'fail' })
   await ahead.run({ outcome: 'fail' })
-  await waitFor(async () => (await b.state()).state === 'OPEN', SYNC_MS + 1000)
+  await until(async () => (await b.state()).state === 'OPEN', SYNC_MS + 1000)
   const open = (await b.state()).stats
   assert.ok(open.retryAfterMs <= 5_000, `retryAfterMs ${open.retryAfterMs} (resetTimeout 5000)`)
   // ... so the fleet probes and closes again on time, with the skewed host's help or without.
   await sleep(5_200)
   assert.equal((await b.run()).ran, true, 'B probes after the open period')
-  await waitFor(async () => (await a.state()).state === 'CLOSED' && (await ahead.state()).state === 'CLOSED', SYNC_MS + 1500)
+  await until(async () => (await a.state()).state === 'CLOSED' && (await ahead.state()).state === 'CLOSED', SYNC_MS + 1500)
 })
 
 test('records are validated: bad ones are ignored and logged once each, a later good one applies', async (t) => {
@@ -146,7 +137,7 @@ test('records are validated: bad ones are ignored and logged once each, a later 
   assert.equal(warnings().length, 4)
   // A good record after the bad ones applies, though its version is lower than a bad one's.
   await put(4, { state: 'OPEN', forced: false, nextAttemptAt: now + 1e9, stateChangedAt: now })
-  await waitFor(() => b.getStats().state === 'OPEN', 1000)
+  await until(() => b.getStats().state === 'OPEN', 1000)
   const s = b.getStats()
   assert.ok(s.retryAfterMs <= 10_000, `retryAfterMs ${s.retryAfterMs}: at most the open period (resetTimeout 10000)`)
   assert.equal(s.store.healthy, true)

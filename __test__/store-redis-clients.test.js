@@ -7,7 +7,7 @@ const test = require('node:test')
 const assert = require('node:assert/strict')
 const { requireRedis, redisForFile, startRedisCluster } = require('./helpers/redis.js')
 const { has } = require('./helpers/tools.js')
-const { startInstance } = require('./helpers/fleet.js')
+const { startInstance, until } = require('./helpers/fleet.js')
 const { uniq, sleep } = require('./helpers.js')
 const { redisStore } = require('..')
 
@@ -21,13 +21,6 @@ test.after(async () => {
   if (cluster) await cluster.stop()
 })
 
-async function until(pred, ms, what) {
-  const end = Date.now() + ms
-  while (!(await pred())) {
-    if (Date.now() > end) assert.fail(`not within ${ms} ms: ${what}`)
-    await sleep(20)
-  }
-}
 
 for (const lib of ['ioredis', 'iovalkey', 'redis']) {
   for (const onCluster of [false, true]) {

@@ -58,4 +58,13 @@ function startFleet(n, cfg) {
   return Promise.all(Array.from({ length: n }, () => startInstance(cfg)))
 }
 
-module.exports = { startInstance, startFleet }
+/** Polls the (async) `pred` until it is true; fails naming `what` after `ms`. */
+async function until(pred, ms, what) {
+  const end = Date.now() + ms
+  while (!(await pred())) {
+    if (Date.now() > end) throw new Error(`not within ${ms} ms: ${what}`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
+
+module.exports = { startInstance, startFleet, until }

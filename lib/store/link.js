@@ -62,6 +62,8 @@ class StoreSync {
     const { syncIntervalMs, loadTimeoutMs } = storeTimings(store) // checked by options.js already
     this.syncIntervalMs = syncIntervalMs
     this.loadTimeoutMs = loadTimeoutMs
+    // The longest a background exchange (a sync, a save) may take before it counts as failed.
+    this.backgroundMs = 2 * Math.max(syncIntervalMs, loadTimeoutMs)
     this.links = new Map() // name → Link
     this.timer = null
   }
@@ -120,12 +122,16 @@ function storeStatus(name) {
   return { kind: s.kind, healthy: s.healthy, lastError: s.lastError, lastSyncAt: s.lastSyncAt, fleetWindow: s.fleetWindow === null ? null : { ...s.fleetWindow } }
 }
 
-/** Resolves with the promise's value, or rejects after `ms` (a ref'd timer: the wait is real). */
-function within(p, ms, what) {
+/**
+ * Resolves with the promise's value, or rejects after `ms`: a ref'd timer when a call waits
+ * (the wait is real), an unref'd one for background work (it must not hold the process open).
+ */
+function within(p, ms, what, background = false) {
   if (!(ms > 0)) return Promise.reject(Object.assign(new Error(`${what}: no time allowed (loadTimeoutMs is 0)`), { code: 'BREAKWATER_STORE_TIMEOUT' }))
   let timer
   const t = new Promise((_, reject) => {
     timer = setTimeout(() => reject(Object.assign(new Error(`${what} took longer than ${ms} ms`), { code: 'BREAKWATER_STORE_TIMEOUT' })), ms)
+    if (background) timer.unref()
   })
   return Promise.race([p, t]).finally(() => clearTimeout(timer))
 }
@@ -415,7 +421,7 @@ class Link {
       const force = this.force
       this.force = false
       try {
-        const r = await call(this.store, 'save', this.name, snap, { expectedVersion: this.version, force })
+        const r = await within(call(this.store, 'save', this.name, snap, { expectedVersion: this.version, force }), this.owner.backgroundMs, `store.save('${this.name}')`, true)
         this.unsaved = false
         this.ok()
         this.good()
@@ -483,7 +489,8 @@ class Link {
       const t0 = performance.now()
       const work = [call(this.store, 'load', this.name)]
       if (this.merges) work.push(this.merge())
-      const [snap] = await Promise.all(work)
+      // A store that never answers must not stop later syncs: each one has a deadline.
+      const [snap] = await within(Promise.all(work), this.owner.backgroundMs, `sync of '${this.name}'`, true)
       this.ok()
       this.apply(snap)
       this.loadedAt = t0

@@ -23,6 +23,7 @@
 
 const crypto = require('node:crypto')
 const { num, show, storeTimings } = require('../options.js')
+const { Held } = require('./held.js')
 
 /** Bytes of one pushed message at most: a snapshot is ~200 bytes. Larger ones are not ours. */
 const MAX_MESSAGE = 16 * 1024
@@ -131,7 +132,7 @@ function redisStore(opts) {
   const token = `${process.pid}-${crypto.randomBytes(8).toString('hex')}`
   // A name with a brace would end or empty the hash tag: its tag is then a digest of the name.
   const key = (name) => `${prefix}{${/[{}]/.test(name) ? `#${sha1(name)}` : name}}`
-  const held = new Map() // name → permit keys this instance holds
+  const held = new Held() // the key of each permit this instance holds
   const listeners = new Map() // JSON of a name → Set<(record) => void>
   let unsubscribe = null
 
@@ -197,17 +198,13 @@ function redisStore(opts) {
       for (let i = 0; i < max; i++) keys.push(`${k}:probe:${i}`)
       const i = int(await conn.eval(SCRIPTS.ACQUIRE, keys, [token, String(Math.max(1, Math.ceil(ttlMs))), String(version)]))
       if (i < 0) return false
-      let mine = held.get(name)
-      if (mine === undefined) held.set(name, (mine = []))
-      mine.push(`${k}:probe:${i}`)
+      held.add(name, `${k}:probe:${i}`)
       return true
     },
 
     async releaseProbe(name) {
-      const mine = held.get(name)
-      if (mine === undefined || mine.length === 0) return
-      const k = mine.shift()
-      if (mine.length === 0) held.delete(name)
+      const k = held.take(name)
+      if (k === undefined) return
       await conn.eval(SCRIPTS.RELEASE, [k], [token])
     },
 
