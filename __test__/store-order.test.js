@@ -98,6 +98,27 @@ test("a host whose clock is a day ahead can neither block nor override the fleet
   await until(async () => (await a.state()).state === 'CLOSED' && (await ahead.state()).state === 'CLOSED', SYNC_MS + 1500)
 })
 
+test('a store that lost its data (a restart without persistence): the first decision after it reaches hosts that had seen higher versions', async (t) => {
+  if (!requireRedis(t)) return
+  const name = uniq('lost')
+  const c0 = cfg(name, { breaker: { minimumRequests: 1000, consecutiveFailures: 2 } })
+  const [a, b] = await Promise.all([start(c0), start(c0)])
+  await a.run({ outcome: 'fail' })
+  await a.run({ outcome: 'fail' })
+  await until(async () => (await b.state()).state === 'OPEN', SYNC_MS + 1000, 'the first trip')
+  await a.close()
+  await until(async () => (await b.state()).state === 'CLOSED', SYNC_MS + 1000, 'the close')
+  const c = new RedisClient({ url: server.redis.url })
+  await c.command(['FLUSHALL'])
+  c.close()
+  // A new instance (it has seen no version) decides first, on the empty store.
+  const late = await start(c0)
+  await late.open()
+  await until(async () => (await a.state()).state === 'OPEN' && (await b.state()).state === 'OPEN', SYNC_MS + 1000, 'A and B follow the decision made after the loss')
+  await b.close()
+  await until(async () => (await a.state()).state === 'CLOSED' && (await late.state()).state === 'CLOSED', SYNC_MS + 1000, 'and the ones after it')
+})
+
 test('records are validated: bad ones are ignored and logged once each, a later good one applies', async (t) => {
   if (!requireRedis(t)) return
   const prefix = `${uniq('val')}:`

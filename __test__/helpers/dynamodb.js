@@ -62,3 +62,54 @@ function faultyClient(client) {
 }
 
 module.exports = { dynamoClient, createTable, faultyClient }
+
+/**
+ * moto_server on a fixed free port that can be paused (SIGSTOP), resumed, killed and started
+ * again on the same port (empty, as moto keeps everything in memory): `start()` recreates the
+ * tables named in `tables`. For the fleet chaos test.
+ */
+async function startDynamo(tables) {
+  const { spawn } = require('node:child_process')
+  const { freePort } = require('./tools.js')
+  const port = await freePort()
+  const endpoint = `http://127.0.0.1:${port}`
+  let child = null
+  const api = {
+    endpoint,
+    pid: 0,
+    async start() {
+      const c = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' })
+      child = c
+      c.exit = new Promise((resolve) => c.on('exit', resolve))
+      api.pid = c.pid
+      const client = dynamoClient(endpoint, { maxAttempts: 1 })
+      try {
+        for (const end = Date.now() + 30_000; ;) {
+          try {
+            const r = await fetch(`${endpoint}/moto-api/`, { signal: AbortSignal.timeout(1000) })
+            await r.arrayBuffer()
+            break
+          } catch {}
+          if (Date.now() > end) throw new Error(`moto_server did not answer on ${endpoint} within 30 s`)
+          await new Promise((r) => setTimeout(r, 100))
+        }
+        for (const t of tables) await createTable(client, t)
+      } finally {
+        client.destroy()
+      }
+    },
+    pause: () => process.kill(child.pid, 'SIGSTOP'),
+    resume: () => process.kill(child.pid, 'SIGCONT'),
+    async kill() {
+      if (child === null) return
+      try { process.kill(child.pid, 'SIGCONT') } catch {}
+      try { process.kill(child.pid, 'SIGKILL') } catch {}
+      await child.exit
+      child = null
+    },
+  }
+  await api.start()
+  return api
+}
+
+module.exports.startDynamo = startDynamo

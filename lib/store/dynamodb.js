@@ -10,7 +10,7 @@
 // Every item carries `ttl` (epoch seconds), so DynamoDB deletes what nobody renews.
 //
 // - Decisions: PutItem conditional on the version the decision was based on (`attribute_not_exists
-//   (pk) OR version = :expected`), the new version being expected + 1; a refused one lost a race
+//   (pk) OR version <= :expected`), the new version being expected + 1; a refused one lost a race
 //   (link.js adopts the stored decision). An operator's decision reads the current version first.
 // - Probe permits: one item per slot, taken with `attribute_not_exists(pk)`. DynamoDB has no
 //   server clock to expire a permit by, and hosts' clocks may disagree by a day, so a permit is
@@ -136,7 +136,7 @@ function dynamoDbStore(opts) {
     async save(name, snap, { expectedVersion = 0, force = false } = {}) {
       if (!force) {
         try {
-          await put(name, snap, expectedVersion + 1, 'attribute_not_exists(pk) OR version = :e', { ':e': { N: String(expectedVersion) } })
+          await put(name, snap, expectedVersion + 1, 'attribute_not_exists(pk) OR version <= :e', { ':e': { N: String(expectedVersion) } })
           return { saved: true, version: expectedVersion + 1 }
         } catch (e) {
           if (isConditionFailed(e)) return { saved: false, version: 0 }

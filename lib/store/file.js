@@ -10,7 +10,7 @@
 //   every platform and network file system honours), so two processes saving at once lose no
 //   update. Each saved decision gets the next `version` (a counter in the file, under the lock);
 //   a save based on an older version than the file holds is refused (see link.js). A lock left
-//   by a crashed process is broken once it is older than STALE_LOCK_MS.
+//   by a crashed process is broken once it is older than STALE_LOCK_MS (host monotonic clock).
 // - Only regular files of at most MAX_FILE bytes are read, opened non-blocking and checked with
 //   fstat before a bounded read: a FIFO, a device (a symlink to /dev/zero) or a huge file at a
 //   circuit's path is refused, never read, and never blocks the process.
@@ -89,22 +89,24 @@ function fileStore(opts) {
   /** Runs `f` holding `<file>.lock`; waits (without blocking the event loop) for a holder. */
   async function locked(file, f) {
     const lock = `${file}.lock`
-    const until = Date.now() + LOCK_WAIT_MS
+    const until = hostNow() + LOCK_WAIT_MS
     for (let wait = 2; ; wait = Math.min(wait * 2, 50)) {
       let fd
       try {
         fd = fs.openSync(lock, 'wx')
       } catch (e) {
         if (e.code !== 'EEXIST') throw e
-        try {
-          if (Date.now() - fs.statSync(lock).mtimeMs > STALE_LOCK_MS) fs.unlinkSync(lock) // its holder died
-        } catch {}
-        if (Date.now() > until) throw Object.assign(new Error(`${lock} is held by another process for more than ${LOCK_WAIT_MS} ms`), { code: 'BREAKWATER_STORE_TIMEOUT' })
+        if (lockIsStale(lock)) {
+          try {
+            fs.unlinkSync(lock) // its holder died
+          } catch {}
+        }
+        if (hostNow() > until) throw Object.assign(new Error(`${lock} is held by another process for more than ${LOCK_WAIT_MS} ms`), { code: 'BREAKWATER_STORE_TIMEOUT' })
         await new Promise((r) => setTimeout(r, wait))
         continue
       }
       try {
-        fs.writeSync(fd, token)
+        fs.writeSync(fd, `${token} ${hostNow()}`)
         fs.closeSync(fd)
         return f()
       } finally {
@@ -144,7 +146,7 @@ function fileStore(opts) {
           if (e.code !== 'BREAKWATER_STORE_CORRUPT') throw e // a corrupt file is replaced
         }
         const at = (cur !== null && cur.version) || 0
-        if (!force && at !== 0 && at !== expectedVersion) return { saved: false, version: at }
+        if (!force && at > expectedVersion) return { saved: false, version: at }
         const version = Math.max(at, expectedVersion) + 1
         write(file, { format: FORMAT, name, version, snapshot })
         return { saved: true, version }
@@ -159,13 +161,14 @@ function fileStore(opts) {
       const file = fileOf(name)
       const pfile = file.replace(/\.json$/, '.probes.json')
       return locked(pfile, () => {
-        const now = Date.now()
+        const now = hostNow()
         let st = null
         try {
           st = read(file, name)
         } catch {}
         if (st !== null && st.state === 'OPEN' && (st.forced === true || (st.version || 0) > version)) return false
-        const holders = readPermits(pfile).filter((h) => h.expiresAt > now)
+        // A permit further away than ttlMs was taken before a reboot (the clock restarted).
+        const holders = readPermits(pfile).filter((h) => h.expiresAt > now && h.expiresAt <= now + ttlMs)
         if (holders.length >= max) return false
         holders.push({ token, expiresAt: now + ttlMs })
         write(pfile, { format: FORMAT, holders })
@@ -228,6 +231,29 @@ function readBounded(file) {
     return buf.toString('utf8', 0, n)
   } finally {
     fs.closeSync(fd)
+  }
+}
+
+/**
+ * Milliseconds on the host's monotonic clock (CLOCK_MONOTONIC: one clock for every process of
+ * the host, whatever their wall clocks say — a process under a wrong TZ or libfaketime, an NTP
+ * step). Permits and locks expire by it, never by comparing two processes' wall clocks.
+ */
+function hostNow() {
+  return Number(process.hrtime.bigint() / 1_000_000n)
+}
+
+/** A lock whose holder took it more than STALE_LOCK_MS ago (by hostNow()), or unreadable and old. */
+function lockIsStale(lock) {
+  try {
+    const [, at] = String(readBounded(lock)).split(' ')
+    if (at !== undefined && /^\d+$/.test(at)) {
+      const age = hostNow() - Number(at)
+      return age > STALE_LOCK_MS || age < -STALE_LOCK_MS // taken before a reboot
+    }
+    return Date.now() - fs.statSync(lock).mtimeMs > STALE_LOCK_MS // written a moment ago, or by an older version
+  } catch {
+    return false
   }
 }
 

@@ -16,9 +16,10 @@
 //   last closed the circuit), so failures from before a recovery never re-trip it.
 // - Order: the built-in stores give every saved decision a version, assigned atomically by the
 //   store (Redis INCR in a script, a DynamoDB conditional write, a counter under the file
-//   lock). A decision is saved only if the store still holds the version it was based on (or it
-//   is an operator's: open()/close()/reset() always win); a refused one lost a race, and this
-//   process adopts the store's. Remote decisions apply in version order. No host's wall clock
+//   lock). A decision is saved unless the store holds a newer one than it was based on (an
+//   operator's open()/close()/reset(), and the outcome of a permitted probe, always are); a
+//   refused one lost a race, and this process adopts the store's. A store that lost its data
+//   is seeded again from the hosts' state, or (if a host decided first) its versions restart. Remote decisions apply in version order. No host's wall clock
 //   orders anything: a host a day ahead can neither block nor override the fleet. Another
 //   host's `nextAttemptAt` is a hint, applied as at most the circuit's open period from now.
 //   A custom store without versions keeps the old rule (newest `stateChangedAt` wins).
@@ -236,15 +237,15 @@ class Link {
       } catch (e) {
         this.failed(e, 'load')
       }
-      this.apply(snap)
-      if (snap !== null) this.loadedAt = t0
+      this.apply(snap, true)
+      if (this.status.healthy) this.loadedAt = t0 // nothing there is an answer too
       return
     }
     const t0 = performance.now()
     const load = call(store, 'load', this.name).then(
       (snap) => {
         this.ok()
-        this.apply(snap)
+        this.apply(snap, true)
         this.loadedAt = t0
       },
       (e) => this.failed(e, 'load'),
@@ -329,8 +330,13 @@ class Link {
 
   // ---- decisions in ----------------------------------------------------------------------
 
-  /** Applies a record read from the store, if it is newer than what this process knows. */
-  apply(rec) {
+  /**
+   * Applies a record read from the store, if it is newer than what this process knows.
+   * `current`: the record is what the store holds now (a load), not a pushed message that may
+   * be late; one older than what we have seen then means the store lost its data, and its
+   * versions start again from what it holds.
+   */
+  apply(rec, current = false) {
     if (rec === null || rec === undefined || this.closed) return
     const why = invalid(rec, this.name)
     if (why !== null) {
@@ -344,6 +350,7 @@ class Link {
     }
     this.good()
     if (rec.version !== undefined) {
+      if (current && rec.version < this.version && this.saveLoop === null) this.version = rec.version - 1
       if (rec.version <= this.version) return
       if (this.saveLoop !== null) {
         // Our own save is under way: its outcome (saved, or refused for a newer decision) comes
@@ -352,7 +359,7 @@ class Link {
         return
       }
       this.version = rec.version
-      if (rec.state === 'CLOSED') this.gen = rec.version
+      if (rec.state === 'CLOSED') this.newGeneration(rec.version)
     } else {
       // A store without versions: newest stateChangedAt wins (the custom-store contract).
       const at = rec.stateChangedAt
@@ -413,6 +420,7 @@ class Link {
   async saveAll() {
     await null // out of the caller's stack: it may be in the middle of delivering events
     let conflict = false
+    let retries = 0
     while (this.dirty && !this.closed) {
       this.dirty = false
       const b = this.live()
@@ -428,7 +436,11 @@ class Link {
         if (r !== null && typeof r === 'object' && Number.isSafeInteger(r.version)) {
           if (r.saved === true) {
             if (r.version > this.version) this.version = r.version
-            if (snap.state === 'CLOSED') this.gen = this.version
+            if (snap.state === 'CLOSED') this.newGeneration(this.version)
+          } else if (snap.state === 'OPEN' && retries++ < 3 && (await this.closedAt()) !== 0) {
+            // A trip refused only because the fleet closed the circuit again meanwhile (a
+            // newer CLOSED, which we had too): it is news to that decision, so it goes on top.
+            this.dirty = true
           } else {
             conflict = true // another decision came first: the store's stands, we adopt it
           }
@@ -447,6 +459,19 @@ class Link {
     this.deferred = null
     if (d !== null) this.apply(d)
     if (conflict) this.sync()
+  }
+
+  /** The version of the store's record if it is a CLOSED decision (now our base), else 0. */
+  async closedAt() {
+    try {
+      const rec = await within(call(this.store, 'load', this.name), this.owner.backgroundMs, `store.load('${this.name}')`, true)
+      if (rec === null || invalid(rec, this.name) !== null || rec.state !== 'CLOSED' || rec.version === undefined) return 0
+      if (rec.version > this.version) this.version = rec.version
+      this.newGeneration(rec.version)
+      return rec.version
+    } catch {
+      return 0
+    }
   }
 
   // ---- probes ----------------------------------------------------------------------------
@@ -492,7 +517,11 @@ class Link {
       // A store that never answers must not stop later syncs: each one has a deadline.
       const [snap] = await within(Promise.all(work), this.owner.backgroundMs, `sync of '${this.name}'`, true)
       this.ok()
-      this.apply(snap)
+      this.apply(snap, true)
+      // The store holds nothing though we have seen a decision in it: it lost its data (a
+      // restart without persistence). Our state seeds it again; the first host to do so wins,
+      // the others adopt its decision.
+      if (snap === null && this.version > 0 && this.saveLoop === null) this.save()
       this.loadedAt = t0
     } catch (e) {
       this.failed(e)
@@ -543,6 +572,20 @@ class Link {
     const w = { calls: +fleet.calls || 0, failures: +fleet.failures || 0, slowCalls: +fleet.slowCalls || 0 }
     this.status.fleetWindow = w
     this.checkFleet(w)
+  }
+
+  /**
+   * The fleet closed the circuit (decision `gen`): counts taken before belong to the old
+   * generation and are dropped, so failures from before the recovery never count after it.
+   */
+  newGeneration(gen) {
+    if (gen === this.gen) return
+    this.gen = gen
+    this.pending[0] = this.pending[1] = this.pending[2] = 0
+    if (!this.merges) return
+    try {
+      native.takeCounts(this.cid)
+    } catch {}
   }
 
   checkFleet(w) {

@@ -31,13 +31,14 @@ const MAX_MESSAGE = 16 * 1024
 // The stored record of a circuit: its snapshot JSON and version.
 const LOAD = `return redis.call('HMGET', KEYS[1], 'json', 'version')`
 
-// Saves a decision if the store still holds the version it was based on (ARGV[2]), or if it is
-// an operator's (ARGV[3] = '1'), or if the store holds none (it lost its data: the saver's
-// known version carries the order on). Returns {1, version} or {0, current version}.
+// Saves a decision unless the store holds a newer one than it was based on (ARGV[2]); an
+// operator's (ARGV[3] = '1') always. A store behind the saver lost its data (a restart
+// without persistence): the saver's known version carries the order on.
+// Returns {1, version} or {0, current version}.
 const SAVE = `
 local cur = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
 local expected = tonumber(ARGV[2])
-if ARGV[3] ~= '1' and cur ~= 0 and cur ~= expected then return {0, cur} end
+if ARGV[3] ~= '1' and cur > expected then return {0, cur} end
 local v = math.max(cur, expected) + 1
 redis.call('HSET', KEYS[1], 'json', ARGV[1], 'version', v, 'state', ARGV[4], 'forced', ARGV[5])
 redis.call('PEXPIRE', KEYS[1], ARGV[6])

@@ -12,7 +12,7 @@ const crypto = require('node:crypto')
 const DOWN = 'BREAKWATER_STORE_DOWN'
 const TIMEOUT = 'BREAKWATER_STORE_TIMEOUT'
 const BACKOFF_START_MS = 100
-const BACKOFF_CAP_MS = 5000
+const BACKOFF_CAP_MS = 1000 // back within a sync or so of Redis being reachable again
 const URL_FORM = 'redis://[user[:password]@]host[:port][/db] or rediss://… (TLS)'
 
 /** An error reply from Redis (`-ERR …`, `-NOSCRIPT …`); message is Redis's own. */
