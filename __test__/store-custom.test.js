@@ -217,3 +217,21 @@ test('instances of a circuit that come and go beside a long-lived one do not gro
   const { refs } = JSON.parse(r.out)
   assert.ok(refs < 100, `the link holds ${refs} references after 20,000 short-lived instances`)
 })
+
+test('a disabled (metrics-only) breaker never publishes a transition its calls caused; an operator\'s open() still goes out', async () => {
+  const store = memoryStore()
+  const name = uniq('custom-disabled')
+  const b = new CircuitBreaker({ name, store, enabled: false, minimumRequests: 2, logger: null })
+  for (let i = 0; i < 10; i++) await b.execute(failing).catch(() => {})
+  await sleep(120) // a couple of syncs
+  assert.deepEqual(store.calls.filter((c) => c[0] === 'save'), [], 'no outcome of a disabled breaker reaches the fleet')
+  b.dispose()
+  const other = memoryStore()
+  const d = new CircuitBreaker({ name: uniq('custom-disabled-open'), store: other, enabled: false, logger: null })
+  d.open()
+  await sleep(20)
+  const saves = other.calls.filter((c) => c[0] === 'save')
+  assert.equal(saves.length, 1)
+  assert.equal(saves[0][2].forced, true)
+  d.dispose()
+})
