@@ -12,16 +12,18 @@
 // - Counts: a store with merge() adds this process's calls, failures and slow calls to the
 //   fleet's per-bucket counters every sync and gets the fleet's window back; a CLOSED circuit
 //   trips (reason fleetFailureRate / fleetSlowCallRate) when the fleet's window meets the
-//   same rule a local window is held to. Counts belong to a "generation" (the time the fleet
-//   last closed the circuit), so failures from before a recovery never re-trip it.
+//   same rule a local window is held to. Counts belong to a "generation" (the version of the
+//   fleet's last CLOSED decision), so failures from before a recovery never re-trip it.
 // - Order: the built-in stores give every saved decision a version, assigned atomically by the
-//   store (Redis INCR in a script, a DynamoDB conditional write, a counter under the file
+//   store (a Lua script on Redis, a DynamoDB conditional write, a counter under the file
 //   lock). A decision is saved unless the store holds a newer one than it was based on (an
 //   operator's open()/close()/reset(), and the outcome of a permitted probe, always are); a
-//   refused one lost a race, and this process adopts the store's. A store that lost its data
-//   is seeded again from the hosts' state, or (if a host decided first) its versions restart. Remote decisions apply in version order. No host's wall clock
-//   orders anything: a host a day ahead can neither block nor override the fleet. Another
-//   host's `nextAttemptAt` is a hint, applied as at most the circuit's open period from now.
+//   refused one lost a race, and this process adopts the store's (a trip refused only by a
+//   newer CLOSED goes on top of it). A store that lost its data is seeded again from the hosts'
+//   state, or, if a host decided there first, its versions restart from that decision. Remote
+//   decisions apply in version order: no host's wall clock orders anything, so a host a day
+//   ahead can neither block nor override the fleet. Another host's `nextAttemptAt` is a hint,
+//   applied as at most the circuit's open period from now.
 //   A custom store without versions keeps the old rule (newest `stateChangedAt` wins).
 // - Records are validated before they apply (exact state names, times and versions in range);
 //   a bad one is ignored, logged once, and never stops a later good one.
