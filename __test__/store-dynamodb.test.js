@@ -58,13 +58,13 @@ test('the contract: versioned conditional saves, operator saves, permits, TTL on
   assert.equal(await other.tryAcquireProbe(name, { ttlMs: 5000, max: 2, version: 4 }), true)
   // A crashed holder's permit expires by the asker's own clock, ttlMs after it first saw it.
   const lone = uniq('ddb-expiry')
-  assert.equal(await stores[0].tryAcquireProbe(lone, { ttlMs: 300, max: 1, version: 0 }), true)
-  assert.equal(await stores[1].tryAcquireProbe(lone, { ttlMs: 300, max: 1, version: 0 }), false)
-  await sleep(400)
-  assert.equal(await stores[1].tryAcquireProbe(lone, { ttlMs: 300, max: 1, version: 0 }), true)
-  assert.equal(await stores[2].tryAcquireProbe(lone, { ttlMs: 300, max: 1, version: 0 }), false)
+  assert.equal(await stores[0].tryAcquireProbe(lone, { ttlMs: 1000, max: 1, version: 0 }), true)
+  assert.equal(await stores[1].tryAcquireProbe(lone, { ttlMs: 1000, max: 1, version: 0 }), false)
+  await sleep(1200)
+  assert.equal(await stores[1].tryAcquireProbe(lone, { ttlMs: 1000, max: 1, version: 0 }), true)
+  assert.equal(await stores[2].tryAcquireProbe(lone, { ttlMs: 1000, max: 1, version: 0 }), false)
   await stores[0].releaseProbe(lone) // the old holder's late release frees nothing
-  assert.equal(await stores[2].tryAcquireProbe(lone, { ttlMs: 300, max: 1, version: 0 }), false)
+  assert.equal(await stores[2].tryAcquireProbe(lone, { ttlMs: 1000, max: 1, version: 0 }), false)
   await s.merge(name, { generation: 0, bucketMs: 1000, buckets: 10, epoch: Math.floor(Date.now() / 1000), calls: 3, failures: 1, slowCalls: 0 })
   // Every item has a TTL.
   const { ScanCommand } = require('@aws-sdk/client-dynamodb')

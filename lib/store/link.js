@@ -178,6 +178,7 @@ class Link {
     this.unsaved = false // a save failed: retried on the next sync
     this.deferred = null // a record that came in while a save was under way
     this.bad = new Set() // bad records already logged (circuit + record)
+    this.seqSeen = -1 // the circuit's transition count when this link last applied, decided or pulled
     this.badRecordSeen = false
     this.unreachable = false
     this.saveLoop = null
@@ -240,6 +241,7 @@ class Link {
         this.failed(e, 'load')
       }
       this.apply(snap, true)
+      this.seqSeen = this.circuitSeq()
       if (this.status.healthy) this.loadedAt = t0 // nothing there is an answer too
       return
     }
@@ -248,6 +250,7 @@ class Link {
       (snap) => {
         this.ok()
         this.apply(snap, true)
+        this.seqSeen = this.circuitSeq()
         this.loadedAt = t0
       },
       (e) => this.failed(e, 'load'),
@@ -338,7 +341,7 @@ class Link {
    * be late; one older than what we have seen then means the store lost its data, and its
    * versions start again from what it holds.
    */
-  apply(rec, current = false) {
+  apply(rec, current = false, seqAtLoad = undefined) {
     if (rec === null || rec === undefined || this.closed) return
     const why = invalid(rec, this.name)
     if (why !== null) {
@@ -358,6 +361,15 @@ class Link {
         // Our own save is under way: its outcome (saved, or refused for a newer decision) comes
         // first; this record is looked at again after it.
         if (this.deferred === null || rec.version > this.deferred.version) this.deferred = rec
+        return
+      }
+      // Each thread has its own link (and version) on the one shared circuit. If the circuit
+      // changed since this link last looked — another thread applied a newer record or made a
+      // decision — this record may be older than that: it is not applied over it. A pull
+      // started after the change (at once for a push) says what the store holds now.
+      const seq = this.circuitSeq()
+      if (current ? seqAtLoad !== undefined && seq !== seqAtLoad : seq !== this.seqSeen) {
+        if (!current) this.sync()
         return
       }
       this.version = rec.version
@@ -396,6 +408,13 @@ class Link {
       return // disposed meanwhile
     }
     b._sync(before)
+    this.seqSeen = b._seqNow()
+  }
+
+  /** The shared circuit's transition count (all threads), or -1 without a live instance. */
+  circuitSeq() {
+    const b = this.live()
+    return b === undefined ? -1 : b._seqNow()
   }
 
   // ---- decisions out ---------------------------------------------------------------------
@@ -406,6 +425,7 @@ class Link {
    */
   ownTransition(at, to, reason, breaker) {
     const manual = MANUAL.has(reason)
+    if (breaker !== undefined) this.seqSeen = breaker._seqNow()
     if (breaker !== undefined && breaker._enabled === false && !manual) return
     if (at > this.ownAt) this.ownAt = at
     // A probe's outcome, when the store granted the permit, is the fleet's one probe speaking:
@@ -514,12 +534,14 @@ class Link {
     try {
       if (this.unsaved) this.save() // a decision the store has not got yet
       const t0 = performance.now()
+      const seqAtLoad = this.circuitSeq()
       const work = [call(this.store, 'load', this.name)]
       if (this.merges) work.push(this.merge())
       // A store that never answers must not stop later syncs: each one has a deadline.
       const [snap] = await within(Promise.all(work), this.owner.backgroundMs, `sync of '${this.name}'`, true)
       this.ok()
-      this.apply(snap, true)
+      this.apply(snap, true, seqAtLoad)
+      if (this.circuitSeq() === seqAtLoad) this.seqSeen = seqAtLoad
       // The store holds nothing though we have seen a decision in it: it lost its data (a
       // restart without persistence). Our state seeds it again; the first host to do so wins,
       // the others adopt its decision.
