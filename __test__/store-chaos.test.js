@@ -17,8 +17,8 @@ const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 const { fork } = require('node:child_process')
-const { has } = require('./helpers/tools.js')
-const { startRedis } = require('./helpers/redis.js')
+const { requireTool } = require('./helpers/tools.js')
+const { startRedis, requireRedis } = require('./helpers/redis.js')
 const { startDynamo } = require('./helpers/dynamodb.js')
 const { uniq, sleep } = require('./helpers.js')
 
@@ -106,8 +106,8 @@ async function storeOf(kind) {
 
 for (const kind of ['redis', 'dynamodb', 'file']) {
   test(`fleet chaos on ${kind}: 5 processes × 2 threads, a clock a day ahead, the store paused and restarted, a probe holder terminated`, { timeout: 120_000 }, async (t) => {
-    if (kind === 'redis' && !has('redis-server')) return t.skip('redis-server is not installed')
-    if (kind === 'dynamodb' && !has('moto_server')) return t.skip('moto_server is not installed')
+    if (kind === 'redis' && !requireRedis(t)) return
+    if (kind === 'dynamodb' && !requireTool(t, 'moto_server')) return
     const skew = fs.existsSync(FAKETIME) ? { LD_PRELOAD: FAKETIME, FAKETIME: '+1d', DONT_FAKE_MONOTONIC: '1' } : {}
     const store = await storeOf(kind)
     const name = uniq(`chaos-${kind}`)

@@ -179,6 +179,7 @@ class Link {
     this.deferred = null // a record that came in while a save was under way
     this.bad = new Set() // bad records already logged (circuit + record)
     this.seqSeen = -1 // the circuit's transition count when this link last applied, decided or pulled
+    this.elsewhereAt = -Infinity // when another thread last decided on the circuit (performance.now())
     this.badRecordSeen = false
     this.unreachable = false
     this.saveLoop = null
@@ -366,9 +367,11 @@ class Link {
       // Each thread has its own link (and version) on the one shared circuit. If the circuit
       // changed since this link last looked — another thread applied a newer record or made a
       // decision — this record may be older than that: it is not applied over it. A pull
-      // started after the change (at once for a push) says what the store holds now.
+      // started after the change (at once for a push) says what the store holds now; after
+      // another thread's own decision, only once its save can have landed.
       const seq = this.circuitSeq()
-      if (current ? seqAtLoad !== undefined && seq !== seqAtLoad : seq !== this.seqSeen) {
+      const fresh = performance.now() - this.elsewhereAt < this.owner.backgroundMs
+      if (fresh || (current ? seqAtLoad !== undefined && seq !== seqAtLoad : seq !== this.seqSeen)) {
         if (!current) this.sync()
         return
       }
@@ -409,6 +412,14 @@ class Link {
     }
     b._sync(before)
     this.seqSeen = b._seqNow()
+  }
+
+  /**
+   * Another thread of this process made a decision on the shared circuit; its link saves it.
+   * Until that save can have landed, what this link reads from the store may predate it.
+   */
+  decidedElsewhere(breaker) {
+    if (breaker._seqNow() !== this.seqSeen) this.elsewhereAt = performance.now()
   }
 
   /** The shared circuit's transition count (all threads), or -1 without a live instance. */
