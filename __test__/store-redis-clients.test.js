@@ -45,6 +45,7 @@ for (const lib of ['ioredis', 'iovalkey', 'redis']) {
       }
       const [a, b] = await Promise.all([start(cfg()), start(cfg())])
       const apart = onCluster ? null : await start(cfg(1)) // same prefix, database 1
+      await sleep(1000) // subscriptions are made in the background (a missed push waits for the next pull)
       await a.run({ outcome: 'fail' })
       await a.run({ outcome: 'fail' })
       assert.equal((await a.state()).state, 'OPEN')
