@@ -437,6 +437,7 @@ class Link {
   ownTransition(at, to, reason, breaker) {
     const manual = MANUAL.has(reason)
     if (breaker !== undefined) this.seqSeen = breaker._seqNow()
+    this.elsewhereAt = -Infinity // our decision is the newest here now (another instance of this thread may have marked it first)
     if (breaker !== undefined && breaker._enabled === false && !manual) return
     if (at > this.ownAt) this.ownAt = at
     // A probe's outcome, when the store granted the permit, is the fleet's one probe speaking:
