@@ -19,8 +19,8 @@
 //   lock). A decision is saved unless the store holds a newer one than it was based on (an
 //   operator's open()/close()/reset(), and the outcome of a permitted probe, always are); a
 //   refused one lost a race, and this process adopts the store's (a trip refused only by a
-//   newer CLOSED goes on top of it). A store that lost its data is seeded again from the hosts'
-//   state, or, if a host decided there first, its versions restart from that decision. Remote
+//   newer CLOSED goes on top of it). A store that lost its data (a restart without persistence)
+//   holds nothing until the next decision, from which its versions restart. Remote
 //   decisions apply in version order: no host's wall clock orders anything, so a host a day
 //   ahead can neither block nor override the fleet. Another host's `nextAttemptAt` is a hint,
 //   applied as at most the circuit's open period from now.
@@ -554,10 +554,6 @@ class Link {
       this.ok()
       this.apply(snap, true, seqAtLoad)
       if (this.circuitSeq() === seqAtLoad) this.seqSeen = seqAtLoad
-      // The store holds nothing though we have seen a decision in it: it lost its data (a
-      // restart without persistence). Our state seeds it again; the first host to do so wins,
-      // the others adopt its decision.
-      if (snap === null && this.version > 0 && this.saveLoop === null) this.save()
       this.loadedAt = t0
     } catch (e) {
       this.failed(e)
