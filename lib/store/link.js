@@ -176,6 +176,8 @@ class Link {
     this.force = false // the decision to save is an operator's, or a permitted probe's outcome
     this.permitted = false // this process holds a probe permit the store granted
     this.unsaved = false // a save failed: retried on the next sync
+    this.unsavedAt = 0 // when it first failed (performance.now())
+    this.savedTriedAt = -Infinity // when a save was last sent
     this.deferred = null // a record that came in while a save was under way
     this.bad = new Set() // bad records already logged (circuit + record)
     this.seqSeen = -1 // the circuit's transition count when this link last applied, decided or pulled
@@ -358,10 +360,13 @@ class Link {
     if (rec.version !== undefined) {
       if (current && rec.version < this.version && this.saveLoop === null) this.version = rec.version - 1
       if (rec.version <= this.version) return
-      if (this.saveLoop !== null) {
-        // Our own save is under way: its outcome (saved, or refused for a newer decision) comes
-        // first; this record is looked at again after it.
+      // Our own decision goes first while its save is under way, or failed a moment ago (the
+      // store just came back; the retry is due): its outcome (saved, or refused for a newer
+      // decision) comes first, and this record is looked at again after it.
+      const retrying = this.unsaved && performance.now() - this.unsavedAt < this.owner.backgroundMs * 2
+      if (this.saveLoop !== null || retrying) {
         if (this.deferred === null || rec.version > this.deferred.version) this.deferred = rec
+        if (this.saveLoop === null && performance.now() - this.savedTriedAt > 100) this.save()
         return
       }
       // Each thread has its own link (and version) on the one shared circuit. If the circuit
@@ -460,6 +465,7 @@ class Link {
       const b = this.live()
       if (b === undefined) break
       const snap = b.toJSON()
+      this.savedTriedAt = performance.now()
       const force = this.force
       this.force = false
       try {
@@ -483,6 +489,7 @@ class Link {
           if (snap.state === 'CLOSED' && snap.stateChangedAt > this.gen) this.gen = snap.stateChangedAt
         }
       } catch (e) {
+        if (!this.unsaved) this.unsavedAt = performance.now()
         this.unsaved = true
         if (force) this.force = true
         this.failed(e, 'save')
