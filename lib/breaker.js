@@ -241,7 +241,12 @@ class CircuitBreaker {
     }
     if (o.store) {
       // A store's snapshot wins over initialState when it is newer (it is the fleet's word).
-      this._link = linkStore(o.store, this)
+      try {
+        this._link = linkStore(o.store, this)
+      } catch (e) {
+        this.dispose() // a store that cannot be used leaves no circuit behind
+        throw e
+      }
       if (this._link.loading !== null) {
         this._loading = this._link.loading
         this._refreshFast()
@@ -900,7 +905,9 @@ class CircuitBreaker {
       if (log) {
         this._logTransition(ev)
         // This process's own decision (not one read from the store): the fleet hears of it now.
-        if (this._link !== null && reason !== 'store') this._link.ownTransition(ev.at, to)
+        if (this._link !== null && reason !== 'store') this._link.ownTransition(ev.at, to, reason, this)
+      } else if (this._link !== null && reason !== 'store') {
+        this._link.decidedElsewhere(this) // another thread's decision: its link publishes it
       }
       if (this._listeners !== null) {
         this._emit('stateChange', ev)
