@@ -602,7 +602,9 @@ class Link {
       generation: this.gen,
       bucketMs: this.bucketMs,
       buckets: this.buckets,
-      epoch: Math.floor(now / this.bucketMs),
+      // The fleet's buckets are shared between hosts, so they follow the wall clock (a host
+      // whose clock is off counts in another bucket of the same window, at worst).
+      epoch: Math.floor(Date.now() / this.bucketMs),
       calls: p[0],
       failures: p[1],
       slowCalls: p[2],
