@@ -35,41 +35,95 @@ const FLUSH_AT = 1 << 30
 // One call in SAMPLE_EVERY is timed for the latency histogram (two clock reads cost more than
 // the rest of the hot path; a 1-in-16 sample gives the same percentiles).
 const SAMPLE_MASK = 15
+// Marks a construction by _existing (options resolved and circuit attached already).
+const ATTACHED = Symbol('attached')
+
+/** Attaches to the circuit named o.name (made if new; the same numeric options if not). */
+function attach(o) {
+  try {
+    return native.attach(o.name, options.native(o))
+  } catch (e) {
+    const err = new Error(`breakwater: cannot create breaker '${o.name}': ${e.message}`)
+    err.code = 'BREAKWATER_OPTIONS_CONFLICT'
+    throw err
+  }
+}
 
 class CircuitBreaker {
   /**
    * @param {import('../index').CircuitBreakerOptions} opts
    */
-  constructor(opts) {
-    const o = options.resolve(opts)
-    this._attach(o, options.native(o))
-  }
-
-  /** Attaches a new instance to an existing circuit (getCircuitBreaker from another thread). */
-  static _existing(name) {
-    if (native.idOf(name) == null) return undefined
-    const b = Object.create(CircuitBreaker.prototype)
+  constructor(opts, attached) {
+    let o
     let a
-    try {
-      a = native.attach(name, null)
-    } catch {
-      return undefined
+    if (attached === ATTACHED) {
+      // _existing: options and attachment already made
+      o = opts.o
+      a = opts.a
+    } else {
+      o = options.resolve(opts)
+      a = attach(o)
     }
-    const o = { ...options.fromNative(a.options), name, logger: console }
-    b._init(o, a)
-    return b
-  }
-
-  _attach(o, n) {
-    let a
-    try {
-      a = native.attach(o.name, n)
-    } catch (e) {
-      const err = new Error(`breakwater: cannot create breaker '${o.name}': ${e.message}`)
-      err.code = 'BREAKWATER_OPTIONS_CONFLICT'
-      throw err
-    }
-    this._init(o, a)
+    // Every field is made here, in the constructor itself and in one order: V8 sizes an
+    // instance from the assignments it sees in the constructor, and fields added later (in a
+    // method) went to a separate property array, ~260 B more per breaker.
+    /** The circuit's name: its identity in the process-wide registry. */
+    this.name = o.name
+    // The numeric configuration, one frozen object shared by every instance of equal config.
+    this._o = options.intern(o)
+    this._timeout = o.timeout
+    this._slowMs = o.slowCallDurationMs
+    this._enabled = o.enabled
+    this._fallback = o.fallback || null
+    this._isFailure = o.isFailure || null
+    this._shouldTrip = o.shouldTrip || null
+    this._logger = o.logger
+    this._cid = a.circuitId
+    const lane = laneFor(a.circuitId, o.name)
+    this._laneRec = lane
+    this._lane = lane.id
+    this._C = S.i32(a.circuitChunk)
+    this._ci = a.circuitBase
+    this._CF = S.f64(a.circuitChunk)
+    this._nextAt = (a.circuitBase + S.NEXT_ATTEMPT) >> 1
+    this._L = S.i32(lane.chunk)
+    this._LF = S.f64(lane.chunk)
+    this._li = lane.base
+    this._timeWindow = a.options.windowType === 'time'
+    // Another instance may have moved the shared lane on since: a stale end only costs one
+    // extra flush.
+    this._bucketEnd = lane.bucketEnd
+    this._seq = Atomics.load(this._C, this._ci + S.SEQ)
+    this._n = 0
+    this._listeners = null
+    // The deadline queue of the breaker's own timeout, and (a Map, made when first needed)
+    // those of per-call timeouts.
+    this._dl = null
+    this._deadlines = null
+    // The open-circuit error shared by the fallback calls of one open period (see _periodError).
+    this._pErr = null
+    this._disposed = false
+    this._lastState = 'CLOSED'
+    // The shared store's link (lib/store/link.js), and the initial load the first calls wait for.
+    this._link = null
+    this._loading = null
+    // A fallback that cannot see its argument (no declared parameter, no rest, no
+    // `arguments`) is not handed the open-circuit error, so the error need not be built.
+    this._fbWantsError = this._fallback !== null && (this._fallback.length > 0 || /\.\.\.|arguments|\[native code\]/.test(Function.prototype.toString.call(this._fallback)))
+    this._fast = false
+    this._failing = false
+    // The fast path's handlers and their generation (see _useGeneration).
+    this._g = 0
+    this._ok = null
+    this._err = null
+    this._countErr = null
+    this._okAfterFailure = null
+    this._refreshFast()
+    this._useGeneration(this._seq)
+    if (o.onStateChange) this.on('stateChange', o.onStateChange)
+    track(this)
+    this._lastState = this._modeState(Atomics.load(this._C, this._ci))
+    if (attached === ATTACHED) return
     if (a.created && o.initialState !== undefined) {
       const st = o.initialState
       const before = this._seqNow()
@@ -87,55 +141,17 @@ class CircuitBreaker {
     }
   }
 
-  _init(o, a) {
-    /** The circuit's name: its identity in the process-wide registry. */
-    this.name = o.name
-    this._o = o
-    this._timeout = o.timeout
-    this._slowMs = o.slowCallDurationMs
-    this._enabled = o.enabled
-    this._fallback = o.fallback || null
-    this._isFailure = o.isFailure || null
-    this._shouldTrip = o.shouldTrip || null
-    this._logger = o.logger
-    this._cid = a.circuitId
-    const lane = laneFor(a.circuitId)
-    this._laneRec = lane
-    this._lane = lane.id
-    this._C = S.i32(a.circuitChunk)
-    this._ci = a.circuitBase
-    this._CF = S.f64(a.circuitChunk)
-    this._nextAt = (a.circuitBase + S.NEXT_ATTEMPT) >> 1
-    this._L = S.i32(lane.chunk)
-    this._LF = S.f64(lane.chunk)
-    this._li = lane.base
-    this._timeWindow = a.options.windowType === 'time'
-    // Another instance may have moved the shared lane on since: a stale end only costs one
-    // extra flush.
-    this._bucketEnd = lane.bucketEnd
-    this._seq = Atomics.load(this._C, this._ci + S.SEQ)
-    this._n = 0
-    this._listeners = null
-    this._deadlines = null
-    this._dl = null
-    this._pErr = null
-    this._pErrSeq = -1
-    this._pErrMode = -1
-    this._disposed = false
-    this._lastState = 'CLOSED'
-    // The shared store's link (lib/store/link.js), and the initial load the first calls wait for.
-    this._link = null
-    this._loading = null
-    // A fallback that cannot see its argument (no declared parameter, no rest, no
-    // `arguments`) is not handed the open-circuit error, so the error need not be built.
-    this._fbWantsError = this._fallback !== null && (this._fallback.length > 0 || /\.\.\.|arguments|\[native code\]/.test(Function.prototype.toString.call(this._fallback)))
-    this._fast = false
-    this._refreshFast()
-    this._failing = false
-    this._useGeneration(this._seq)
-    if (o.onStateChange) this.on('stateChange', o.onStateChange)
-    track(this)
-    this._lastState = this._modeState(Atomics.load(this._C, this._ci))
+  /** Attaches a new instance to an existing circuit (getCircuitBreaker from another thread). */
+  static _existing(name) {
+    if (native.idOf(name) == null) return undefined
+    let a
+    try {
+      a = native.attach(name, null)
+    } catch {
+      return undefined
+    }
+    const o = { ...options.fromNative(a.options), name, logger: console }
+    return new CircuitBreaker({ o, a }, ATTACHED)
   }
 
   /**
@@ -144,24 +160,36 @@ class CircuitBreaker {
    * they were made in. A call keeps the handlers it was admitted with; if the circuit has
    * moved on when it settles, its outcome goes to the lifetime counters only (native code
    * decides, see record_from in state_machine.rs). Rebuilt when this instance sees a
-   * transition: the success path itself pays one load and compare.
+   * transition: the success path itself pays one load and compare. The two handlers of a
+   * run of failures (see _makeHandlers) are made at the first failure of a generation.
    */
   _useGeneration(g) {
     this._g = g
-    const ok = (this._ok = this._makeOk(g))
-    this._err = this._makeErr(g)
-    this._countErr = (e) => {
-      try {
-        if (!this._countPlainFailure(g)) this._settleErr(e, 0, 0, false, g, null)
-      } catch (x) {
-        // nothing may reject this reaction's promise: nobody handles it
-        this._log('error', `breakwater: counting a failure of '${this.name}' failed: ${x && x.message}`)
+    this._failing = false
+    this._countErr = null
+    this._okAfterFailure = null
+    this._makeHandlers(g)
+  }
+
+  /** From a failure on, until the next success, calls take the two-reaction form (see _makeHandlers). */
+  _predictFailures() {
+    if (this._countErr === null) {
+      const g = this._g
+      const ok = this._ok
+      this._countErr = (e) => {
+        try {
+          if (!this._countPlainFailure(g)) this._settleErr(e, 0, 0, false, g, null)
+        } catch (x) {
+          // nothing may reject this reaction's promise: nobody handles it
+          this._log('error', `breakwater: counting a failure of '${this.name}' failed: ${x && x.message}`)
+        }
+      }
+      this._okAfterFailure = (v) => {
+        this._failing = false
+        return ok(v)
       }
     }
-    this._okAfterFailure = (v) => {
-      this._failing = false
-      return ok(v)
-    }
+    this._failing = true
   }
 
   /** The fast path is for plain enabled breakers without per-call listeners or predicates. */
@@ -172,20 +200,43 @@ class CircuitBreaker {
   }
 
   /**
-   * The failure handler of the fast path. Without isFailure, a failure the budget covers is
-   * counted in the lane and re-thrown (or handed to the fallback) with nothing else to decide.
+   * The handlers of the fast path for generation g, made together so that they share one
+   * closure context (two per breaker, made per generation: their bytes count per breaker).
    *
-   * Passing a failure on through a `then` handler costs a thenable hop (see Rethrow); letting
-   * the rejection propagate natively and counting it in a second reaction is ~100 ns cheaper
-   * a failure, but that second reaction would cost every success ~30 ns. So the breaker
-   * predicts: after a failure (without a fallback, whose value must replace the rejection),
-   * calls take the two-reaction form until the next success. A run of failures - an outage,
-   * when the failure path is hot - pays the cheap form; a lone failure costs one success the
-   * extra reaction.
+   * Success: one counter bump in this instance's lane.
+   *
+   * Failure: without isFailure, a failure the budget covers is counted in the lane and
+   * re-thrown (or handed to the fallback) with nothing else to decide. Passing a failure on
+   * through a `then` handler costs a thenable hop (see Rethrow); letting the rejection
+   * propagate natively and counting it in a second reaction is ~100 ns cheaper a failure, but
+   * that second reaction would cost every success ~30 ns. So the breaker predicts: after a
+   * failure (without a fallback, whose value must replace the rejection), calls take the
+   * two-reaction form until the next success (see _predictFailures). A run of failures - an
+   * outage, when the failure path is hot - pays the cheap form; a lone failure costs one
+   * success the extra reaction.
    */
-  _makeErr(g) {
-    return (e) => {
-      if (this._fallback === null) this._failing = true
+  _makeHandlers(g) {
+    const L = this._L
+    const li = this._li + S.OK
+    const C = this._C
+    const ci = this._ci
+    const si = ci + S.SEQ
+    this._ok = this._timeWindow
+      ? (v) => {
+          // A new time bucket (or a parked clock, +Infinity) flushes first, so the batched
+          // successes always belong to the bucket they happened in.
+          if (CLOCK[CLOCK_F64] >= this._bucketEnd) this._flush()
+          if (Atomics.load(C, ci) === M_CLOSED && Atomics.load(C, si) === g) Atomics.add(L, li, 1)
+          else this._settleNative(0, 0, g)
+          return v
+        }
+      : (v) => {
+          if (Atomics.load(C, ci) !== M_CLOSED || Atomics.load(C, si) !== g) this._settleNative(0, 0, g)
+          else if (Atomics.add(L, li, 1) >= FLUSH_AT) this._flush()
+          return v
+        }
+    this._err = (e) => {
+      if (this._fallback === null && !this._failing) this._predictFailures()
       return this._countPlainFailure(g) ? this._fallbackOr(e, this._fallback) : this._settleErr(e, 0, 0, false, g, this._fallback)
     }
   }
@@ -193,30 +244,6 @@ class CircuitBreaker {
   /** A fast-path failure of generation g with nothing to decide (no isFailure, within the budget), counted. */
   _countPlainFailure(g) {
     return this._fast && this._isFailure === null && this._seqNow() === g && this._countFailure()
-  }
-
-  /** The success handler of the fast path: one counter bump in this instance's lane. */
-  _makeOk(g) {
-    const L = this._L
-    const li = this._li + S.OK
-    const C = this._C
-    const ci = this._ci
-    const si = ci + S.SEQ
-    if (this._timeWindow) {
-      return (v) => {
-        // A new time bucket (or a parked clock, +Infinity) flushes first, so the batched
-        // successes always belong to the bucket they happened in.
-        if (CLOCK[CLOCK_F64] >= this._bucketEnd) this._flush()
-        if (Atomics.load(C, ci) === M_CLOSED && Atomics.load(C, si) === g) Atomics.add(L, li, 1)
-        else this._settleNative(0, 0, g)
-        return v
-      }
-    }
-    return (v) => {
-      if (Atomics.load(C, ci) !== M_CLOSED || Atomics.load(C, si) !== g) this._settleNative(0, 0, g)
-      else if (Atomics.add(L, li, 1) >= FLUSH_AT) this._flush()
-      return v
-    }
   }
 
   /**
@@ -240,7 +267,7 @@ class CircuitBreaker {
         try {
           if (!(p instanceof Promise)) p = Promise.resolve(p)
           if (this._failing) {
-            // Failures are recent (see _makeErr): let the rejection pass through natively and
+            // Failures are recent (see _makeHandlers): let the rejection pass through natively and
             // count it in a reaction of its own. Both reactions run before the caller resumes
             // (its continuation is queued only once the returned promise rejects), so a catch
             // block already sees the failure in the stats.

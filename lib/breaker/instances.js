@@ -7,40 +7,47 @@
 const { native } = require('../shared.js')
 // Breakers of this thread, for events and getCircuitBreaker(). Held weakly: the common
 // "new CircuitBreaker({ name }) per Lambda invocation" pattern must not pile up instances.
-const byCircuit = new Map() // circuit id → Set<WeakRef<CircuitBreaker>>
 const byName = new Map() // name → WeakRef<CircuitBreaker>
 // One lane per circuit per thread, shared by that thread's instances of the circuit: native
 // decisions drain every lane, so their number must follow threads, not instances. A lane is
-// detached when the last instance using it has been collected.
-const threadLanes = new Map() // circuit id → { id, chunk, base, bucketEnd, users }
-const collected = new FinalizationRegistry(({ cid, ref, name, off }) => {
-  if (off) {
-    const n = disabled.get(name) - 1
-    if (n > 0) disabled.set(name, n)
-    else disabled.delete(name)
+// detached when the last instance using it has been collected. The lane's record also holds
+// those instances (`refs`): one WeakRef, or a Set of them when there are several (a Set and a
+// second map entry per circuit were ~200 B a breaker, for the rare circuit with two).
+const threadLanes = new Map() // circuit id → { id, chunk, base, bucketEnd, users, refs, name, cid }
+// When an instance is collected, the token is its lane's record (no object per instance): the
+// lane's refs and byName are pruned of dead WeakRefs, which deref() to undefined by then. A
+// disabled instance registers in a second registry so that its name's count goes down too.
+const collected = new FinalizationRegistry(release)
+const collectedOff = new FinalizationRegistry((lane) => {
+  const n = disabled.get(lane.name) - 1
+  if (n > 0) disabled.set(lane.name, n)
+  else disabled.delete(lane.name)
+  release(lane)
+})
+
+function release(lane) {
+  const r = byName.get(lane.name)
+  if (r !== undefined && r.deref() === undefined) byName.delete(lane.name)
+  if (lane.refs instanceof Set) {
+    for (const ref of lane.refs) if (ref.deref() === undefined) lane.refs.delete(ref)
+  } else if (lane.refs !== null && lane.refs.deref() === undefined) {
+    lane.refs = null
   }
-  const set = byCircuit.get(cid)
-  if (set !== undefined) {
-    set.delete(ref)
-    if (set.size === 0) byCircuit.delete(cid)
-  }
-  if (byName.get(name) === ref) byName.delete(name)
-  const lane = threadLanes.get(cid)
-  if (lane !== undefined && --lane.users === 0) {
-    threadLanes.delete(cid)
+  if (--lane.users === 0) {
+    if (threadLanes.get(lane.cid) === lane) threadLanes.delete(lane.cid)
     try {
       native.detach(lane.id)
     } catch {
       // already gone
     }
   }
-})
+}
 
-function laneFor(cid) {
+function laneFor(cid, name) {
   let lane = threadLanes.get(cid)
   if (lane === undefined) {
     const l = native.newLane(cid)
-    lane = { id: l.laneId, chunk: l.laneChunk, base: l.laneBase, bucketEnd: l.bucketEnd, users: 0 }
+    lane = { id: l.laneId, chunk: l.laneChunk, base: l.laneBase, bucketEnd: l.bucketEnd, users: 0, refs: null, name, cid }
     threadLanes.set(cid, lane)
   }
   lane.users++
@@ -49,23 +56,36 @@ function laneFor(cid) {
 
 function track(b) {
   const ref = new WeakRef(b)
-  let set = byCircuit.get(b._cid)
-  if (set === undefined) byCircuit.set(b._cid, (set = new Set()))
-  set.add(ref)
+  const lane = b._laneRec
+  if (lane.refs === null) lane.refs = ref
+  else if (lane.refs instanceof Set) lane.refs.add(ref)
+  else lane.refs = new Set([lane.refs, ref])
   const first = byName.get(b.name)
   if (first === undefined || first.deref() === undefined || first.deref()._disposed) byName.set(b.name, ref)
   // Every thread hears of other threads' transitions, so its handlers follow the generation.
   listenToOtherThreads()
-  const off = !b._enabled
-  if (off) disabled.set(b.name, (disabled.get(b.name) || 0) + 1)
-  collected.register(b, { cid: b._cid, ref, name: b.name, off })
+  if (b._enabled) {
+    collected.register(b, lane)
+  } else {
+    disabled.set(b.name, (disabled.get(b.name) || 0) + 1)
+    collectedOff.register(b, lane)
+  }
 }
 
 /** Live breakers of this thread attached to circuit `cid`. */
 function localsOf(cid) {
   const out = []
-  const set = byCircuit.get(cid)
-  if (set !== undefined) for (const r of set) { const b = r.deref(); if (b !== undefined) out.push(b) }
+  const lane = threadLanes.get(cid)
+  if (lane === undefined || lane.refs === null) return out
+  if (lane.refs instanceof Set) {
+    for (const r of lane.refs) {
+      const b = r.deref()
+      if (b !== undefined) out.push(b)
+    }
+  } else {
+    const b = lane.refs.deref()
+    if (b !== undefined) out.push(b)
+  }
   return out
 }
 
@@ -103,12 +123,7 @@ function listenToOtherThreads() {
 
 /** Delivers pending transitions to every live breaker of this thread (after a stats read). */
 function syncAll() {
-  for (const set of byCircuit.values()) {
-    for (const r of set) {
-      const b = r.deref()
-      if (b !== undefined) b._sync()
-    }
-  }
+  for (const cid of threadLanes.keys()) for (const b of localsOf(cid)) b._sync()
 }
 
 // Circuit names by serial (ids are slots and get reused; serials never do).

@@ -197,13 +197,12 @@ class Outcomes {
   _periodError(mode) {
     const seq = this._seqNow()
     const cached = this._pErr
-    if (cached !== null && this._pErrSeq === seq && this._pErrMode === mode) return cached
+    if (cached !== null && cached.seq === seq && cached.mode === mode) return cached.error
     const e = openError(this.name, mode === M_HALF_OPEN ? 'HALF_OPEN' : 'OPEN', mode === M_FORCED_OPEN ? null : undefined)
     const breaker = this
     Object.defineProperty(e, 'retryAfterMs', { enumerable: true, configurable: true, get: () => breaker._retryAfter(mode) })
-    this._pErr = e
-    this._pErrSeq = seq
-    this._pErrMode = mode
+    // one record, made only by breakers with a fallback (three fields on every breaker were 24 B each)
+    this._pErr = { error: e, seq, mode }
     return e
   }
 

@@ -127,13 +127,17 @@ class Timed {
     call.reject(reason)
   }
 
+  /** The deadline queue of `timeoutMs`: the breaker's own timeout's in _dl, others in a Map made when needed. */
   _deadlinesFor(timeoutMs) {
+    if (timeoutMs === this._timeout) {
+      if (this._dl === null) this._dl = new Deadlines(this)
+      return this._dl
+    }
     if (this._deadlines === null) this._deadlines = new Map()
     let q = this._deadlines.get(timeoutMs)
     if (q === undefined) {
-      q = new Deadlines((call) => this._expire(call))
+      q = new Deadlines(this)
       this._deadlines.set(timeoutMs, q)
-      if (timeoutMs === this._timeout) this._dl = q
     }
     return q
   }
