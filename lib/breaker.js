@@ -24,7 +24,7 @@ const S = require('./shared.js')
 const { native, CLOCK, CLOCK_F64, M_CLOSED } = S
 const options = require('./options.js')
 const { laneFor, track, localsOf, localNamed, syncAll, nameOf, pruneNames, isEnabled } = require('./breaker/instances.js')
-const { Admission, NEVER, noop, unusable } = require('./breaker/admission.js')
+const { Admission, never, noop, unusable } = require('./breaker/admission.js')
 const { Timed } = require('./breaker/timed.js')
 const { Outcomes } = require('./breaker/outcomes.js')
 const { Events, EVENTS, PER_CALL_EVENTS } = require('./breaker/events.js')
@@ -35,6 +35,8 @@ const FLUSH_AT = 1 << 30
 // One call in SAMPLE_EVERY is timed for the latency histogram (two clock reads cost more than
 // the rest of the hot path; a 1-in-16 sample gives the same percentiles).
 const SAMPLE_MASK = 15
+// The signal that never aborts (see never()), read here by the fast path; set by the first breaker.
+let NEVER = null
 // Marks a construction by _existing (options resolved and circuit attached already).
 const ATTACHED = Symbol('attached')
 
@@ -64,6 +66,7 @@ class CircuitBreaker {
       o = options.resolve(opts)
       a = attach(o)
     }
+    if (NEVER === null) NEVER = never() // (also for a first breaker made by _existing)
     // Every field is made here, in the constructor itself and in one order: V8 sizes an
     // instance from the assignments it sees in the constructor, and fields added later (in a
     // method) went to a separate property array, ~260 B more per breaker.

@@ -7,7 +7,7 @@
 
 const { CircuitBreakerTimeoutError } = require('../errors.js')
 const { Deadlines, monoNow } = require('../deadlines.js')
-const { NEVER, noop, unusable, reasonOf } = require('./admission.js')
+const { never, noop, unusable, reasonOf } = require('./admission.js')
 
 // `new Promise(exec)` with a shared executor: no closure per call.
 let R = null
@@ -55,7 +55,7 @@ class Timed {
     try {
       // The signal costs an AbortController; only actions that declare a parameter get one.
       p = typeof action === 'function'
-        ? action(action.length > 0 ? (call.ctrl = new AbortController()).signal : NEVER)
+        ? action(action.length > 0 ? (call.ctrl = new AbortController()).signal : never())
         : action
     } catch (e) {
       p = Promise.reject(e)
