@@ -35,6 +35,22 @@ class TimedCall {
     this.resolve = R
     this.reject = J
   }
+
+  /**
+   * Marks the call settled, and returns its resolve function after letting go of what it holds
+   * (read `reject` before, if needed):
+   * a settled call can wait in its queue until the breaker's next call (or its deadline), and
+   * must not keep the caller's promise, or the action's AbortController, alive that long.
+   */
+  finish() {
+    this.done = true
+    this.queue.settled()
+    const resolve = this.resolve
+    this.resolve = noop
+    this.reject = noop
+    this.ctrl = null
+    return resolve
+  }
 }
 
 // The deadline queue of a call with a signal but no timeout.
@@ -119,12 +135,13 @@ class Timed {
   /** The caller aborted: the call rejects now with the reason; neither success nor failure. */
   _cancel(call, reason) {
     if (call.done) return
-    call.done = true
-    call.queue.settled()
+    const ctrl = call.ctrl
+    const reject = call.reject
+    call.finish()
     call.off()
-    call.ctrl.abort(reason)
+    ctrl.abort(reason)
     this._countIgnored(call.probe)
-    call.reject(reason)
+    reject(reason)
   }
 
   /** The deadline queue of `timeoutMs`: the breaker's own timeout's in _dl, others in a Map made when needed. */
@@ -144,26 +161,26 @@ class Timed {
 
   _timedOk(call, v) {
     if (call.done) return // timed out already: the late result is ignored
-    call.done = true
-    call.queue.settled()
-    if (call.probe === 0 && call.t0 === 0 && this._fast && call.gen === this._g) call.resolve(this._ok(v))
+    const reject = call.reject
+    const resolve = call.finish()
+    if (call.probe === 0 && call.t0 === 0 && this._fast && call.gen === this._g) resolve(this._ok(v))
     else {
       try {
-        call.resolve(this._settleOk(v, call.probe, call.t0, call.gen))
+        resolve(this._settleOk(v, call.probe, call.t0, call.gen))
       } catch (e) {
-        call.reject(e)
+        reject(e)
       }
     }
   }
 
   _timedErr(call, e) {
     if (call.done) return
-    call.done = true
-    call.queue.settled()
+    const reject = call.reject
+    const resolve = call.finish()
     try {
-      call.resolve(this._settleErr(e, call.probe, call.t0, false, call.gen, call.fb))
+      resolve(this._settleErr(e, call.probe, call.t0, false, call.gen, call.fb))
     } catch (x) {
-      call.reject(x)
+      reject(x)
     }
   }
 
