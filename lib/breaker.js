@@ -75,7 +75,6 @@ class CircuitBreaker {
     // The numeric configuration, one frozen object shared by every instance of equal config.
     this._o = options.intern(o)
     this._timeout = o.timeout
-    this._slowMs = o.slowCallDurationMs
     this._enabled = o.enabled
     this._fallback = o.fallback || null
     this._isFailure = o.isFailure || null
@@ -84,7 +83,6 @@ class CircuitBreaker {
     this._cid = a.circuitId
     const lane = laneFor(a.circuitId, o.name)
     this._laneRec = lane
-    this._lane = lane.id
     this._C = S.i32(a.circuitChunk)
     this._ci = a.circuitBase
     this._CF = S.f64(a.circuitChunk)
@@ -163,15 +161,17 @@ class CircuitBreaker {
    * they were made in. A call keeps the handlers it was admitted with; if the circuit has
    * moved on when it settles, its outcome goes to the lifetime counters only (native code
    * decides, see record_from in state_machine.rs). Rebuilt when this instance sees a
-   * transition: the success path itself pays one load and compare. The two handlers of a
-   * run of failures (see _makeHandlers) are made at the first failure of a generation.
+   * transition: the success path itself pays one load and compare. The handlers are made by
+   * the first call that needs them (a breaker per tenant that is never called holds none), the
+   * two of a run of failures (see _makeHandlers) at the first failure of a generation.
    */
   _useGeneration(g) {
     this._g = g
     this._failing = false
+    this._ok = null
+    this._err = null
     this._countErr = null
     this._okAfterFailure = null
-    this._makeHandlers(g)
   }
 
   /** From a failure on, until the next success, calls take the two-reaction form (see _makeHandlers). */
@@ -199,7 +199,7 @@ class CircuitBreaker {
   _refreshFast() {
     let perCall = false
     if (this._listeners !== null) for (const e of PER_CALL_EVENTS) if (this._listeners[e].length) perCall = true
-    this._fast = this._enabled && !perCall && this._shouldTrip === null && this._slowMs === 0 && !this._disposed && this._loading === null
+    this._fast = this._enabled && !perCall && this._shouldTrip === null && this._o.slowCallDurationMs === 0 && !this._disposed && this._loading === null
   }
 
   /**
@@ -261,6 +261,7 @@ class CircuitBreaker {
     const n = (this._n = (this._n + 1) & 0x3fffffff)
     if ((n & SAMPLE_MASK) !== 0 && n > 16 && opts === undefined && this._fast && Atomics.load(this._C, this._ci) === M_CLOSED && typeof action === 'function') {
       if (this._timeout === 0) {
+        if (this._ok === null) this._makeHandlers(this._g)
         let p
         try {
           p = action(NEVER)

@@ -107,7 +107,7 @@ class Admission {
     }
     // A probe asks the store for one of the fleet's probe permits first (bounded wait).
     if (probe > 0 && this._link !== null && this._link.gatesProbes) return this._gatedProbe(action, probe, timeout, signal, fb)
-    const t0 = sampled || this._slowMs > 0 ? performance.now() : 0
+    const t0 = sampled || this._o.slowCallDurationMs > 0 ? performance.now() : 0
     if (signal !== undefined) return this._runSignal(action, probe, t0, timeout, signal, fb)
     return this._run(action, probe, t0, timeout, fb)
   }
@@ -157,7 +157,7 @@ class Admission {
 
   _acquire() {
     const before = this._seqNow()
-    const p = native.acquire(this._lane)
+    const p = native.acquire(this._laneRec.id)
     this._sync(before)
     return p
   }

@@ -32,13 +32,14 @@ class Outcomes {
     let slow = false
     if (t0 !== 0) {
       const ms = performance.now() - t0
-      slow = this._slowMs > 0 && ms > this._slowMs
+      slow = this._o.slowCallDurationMs > 0 && ms > this._o.slowCallDurationMs
       this._sample(ms)
     }
     if (probe !== 0 || slow || this._shouldTrip !== null || !this._enabled || Atomics.load(this._C, this._ci) !== M_CLOSED || gen !== this._g || this._seqNow() !== gen) {
       this._settleNative(slow ? 4 : 0, probe, gen)
       if (probe !== 0 && this._link !== null) this._link.probeDone()
     } else {
+      if (this._ok === null) this._makeHandlers(this._g)
       this._ok(v)
     }
     if (this._listeners !== null) this._emit('success', { name: this.name })
@@ -67,7 +68,7 @@ class Outcomes {
     let slow = false
     if (t0 !== 0) {
       const ms = performance.now() - t0
-      slow = this._slowMs > 0 && ms > this._slowMs
+      slow = this._o.slowCallDurationMs > 0 && ms > this._o.slowCallDurationMs
       this._sample(ms)
     }
     if (probe !== 0 || slow || isTimeout || this._seqNow() !== gen || !this._countFailure()) {
@@ -123,13 +124,13 @@ class Outcomes {
    */
   _settleNative(kind, probe, gen) {
     const before = this._seqNow()
-    native.settle(this._lane, this._enabled ? kind : kind | 16, probe, gen)
+    native.settle(this._laneRec.id, this._enabled ? kind : kind | 16, probe, gen)
     this._sync(before)
   }
 
   _flush() {
     const before = this._seqNow()
-    this._bucketEnd = this._laneRec.bucketEnd = native.flush(this._lane)
+    this._bucketEnd = this._laneRec.bucketEnd = native.flush(this._laneRec.id)
     this._sync(before)
   }
 
@@ -148,7 +149,7 @@ class Outcomes {
   }
 
   _checkPredicate() {
-    const c = native.counts(this._lane)
+    const c = native.counts(this._laneRec.id)
     const counts = { calls: c[0], failures: c[1], successes: c[2], slowCalls: c[3], consecutiveFailures: c[4], consecutiveSuccesses: c[5] }
     let trip = false
     try {
@@ -158,7 +159,7 @@ class Outcomes {
     }
     if (trip) {
       const before = this._seqNow()
-      native.trip(this._lane)
+      native.trip(this._laneRec.id)
       this._sync(before)
     }
   }

@@ -163,7 +163,7 @@ class Timed {
     if (call.done) return // timed out already: the late result is ignored
     const reject = call.reject
     const resolve = call.finish()
-    if (call.probe === 0 && call.t0 === 0 && this._fast && call.gen === this._g) resolve(this._ok(v))
+    if (call.probe === 0 && call.t0 === 0 && this._fast && call.gen === this._g && this._ok !== null) resolve(this._ok(v))
     else {
       try {
         resolve(this._settleOk(v, call.probe, call.t0, call.gen))
