@@ -80,17 +80,14 @@ class CircuitBreaker {
     this._isFailure = o.isFailure || null
     this._shouldTrip = o.shouldTrip || null
     this._logger = o.logger
-    this._cid = a.circuitId
     const lane = laneFor(a.circuitId, o.name)
     this._laneRec = lane
     this._C = S.i32(a.circuitChunk)
     this._ci = a.circuitBase
     this._CF = S.f64(a.circuitChunk)
-    this._nextAt = (a.circuitBase + S.NEXT_ATTEMPT) >> 1
     this._L = S.i32(lane.chunk)
     this._LF = S.f64(lane.chunk)
     this._li = lane.base
-    this._timeWindow = a.options.windowType === 'time'
     // Another instance may have moved the shared lane on since: a stale end only costs one
     // extra flush.
     this._bucketEnd = lane.bucketEnd
@@ -117,8 +114,7 @@ class CircuitBreaker {
     this._g = 0
     this._ok = null
     this._err = null
-    this._countErr = null
-    this._okAfterFailure = null
+    this._failingForm = null
     this._refreshFast()
     this._useGeneration(this._seq)
     if (o.onStateChange) this.on('stateChange', o.onStateChange)
@@ -140,6 +136,21 @@ class CircuitBreaker {
         this._refreshFast()
       }
     }
+  }
+
+  // Derived on read, not stored: every field is 8 bytes of every breaker (see the constructor).
+  /** The circuit's id (a slot in the registry; reused after a dispose, see nameOf). */
+  get _cid() {
+    return this._laneRec.cid
+  }
+
+  /** Where nextAttemptAt is in the circuit's Float64Array (_CF). */
+  get _nextAt() {
+    return (this._ci + S.NEXT_ATTEMPT) >> 1
+  }
+
+  get _timeWindow() {
+    return this._o.window.type === 'time'
   }
 
   /** Attaches a new instance to an existing circuit (getCircuitBreaker from another thread). */
@@ -170,16 +181,15 @@ class CircuitBreaker {
     this._failing = false
     this._ok = null
     this._err = null
-    this._countErr = null
-    this._okAfterFailure = null
+    this._failingForm = null
   }
 
   /** From a failure on, until the next success, calls take the two-reaction form (see _makeHandlers). */
   _predictFailures() {
-    if (this._countErr === null) {
+    if (this._failingForm === null) {
       const g = this._g
       const ok = this._ok
-      this._countErr = (e) => {
+      const countErr = (e) => {
         try {
           if (!this._countPlainFailure(g)) this._settleErr(e, 0, 0, false, g, null)
         } catch (x) {
@@ -187,10 +197,11 @@ class CircuitBreaker {
           this._log('error', `breakwater: counting a failure of '${this.name}' failed: ${x && x.message}`)
         }
       }
-      this._okAfterFailure = (v) => {
+      const okAfterFailure = (v) => {
         this._failing = false
         return ok(v)
       }
+      this._failingForm = { countErr, okAfterFailure }
     }
     this._failing = true
   }
@@ -275,8 +286,9 @@ class CircuitBreaker {
             // count it in a reaction of its own. Both reactions run before the caller resumes
             // (its continuation is queued only once the returned promise rejects), so a catch
             // block already sees the failure in the stats.
-            p.then(undefined, this._countErr)
-            return p.then(this._okAfterFailure)
+            const f = this._failingForm
+            p.then(undefined, f.countErr)
+            return p.then(f.okAfterFailure)
           }
           return p.then(this._ok, this._err)
         } catch (e) {
