@@ -187,6 +187,9 @@ class CircuitBreaker {
   /** From a failure on, until the next success, calls take the two-reaction form (see _makeHandlers). */
   _predictFailures() {
     if (this._failingForm === null) {
+      // A call of an earlier generation may be the one failing: this generation's handlers
+      // may not be made yet.
+      if (this._ok === null) this._makeHandlers(this._g)
       const g = this._g
       const ok = this._ok
       const countErr = (e) => {
