@@ -164,10 +164,17 @@ export interface CircuitSnapshot {
 export interface CircuitStore {
   /** The stored snapshot of circuit `name`, or null. */
   load(name: string): CircuitSnapshot | null | PromiseLike<CircuitSnapshot | null>
-  /** Stores `snapshot` unless the store holds one with a newer or equal `stateChangedAt`. */
-  save(name: string, snapshot: CircuitSnapshot): unknown
-  /** One of `max` fleet-wide probe permits, expiring after `ttlMs`; false if none is free. */
-  tryAcquireProbe?(name: string, options: { ttlMs: number; max: number }): boolean | PromiseLike<boolean>
+  /**
+   * Stores `snapshot`. A store with versions saves it only if it still holds `expectedVersion`
+   * (or `force`: an operator's decision) and answers `{ saved, version }` with the version it
+   * assigned; one without versions keeps the newest `stateChangedAt`.
+   */
+  save(name: string, snapshot: CircuitSnapshot, options?: { expectedVersion: number; force: boolean }): unknown
+  /**
+   * One of `max` fleet-wide probe permits, expiring after `ttlMs`; false if none is free, or if
+   * the store holds a forced OPEN or an OPEN newer than `version` (the decision the asker follows).
+   */
+  tryAcquireProbe?(name: string, options: { ttlMs: number; max: number; version: number }): boolean | PromiseLike<boolean>
   /** Gives back a permit this store instance holds (a no-op if it holds none). */
   releaseProbe?(name: string): unknown
   /** ms between syncs (default 1000). */
@@ -185,9 +192,23 @@ export interface FileStoreOptions {
   loadTimeoutMs?: number
 }
 
-export interface RedisStoreOptions {
-  /** `redis://[user:password@]host[:port][/db]` or `rediss://…` (TLS). */
-  url: string
+/** Exactly one of `url` and `client`. */
+export type RedisStoreOptions = RedisStoreCommonOptions & (
+  | {
+      /** `redis://[user:password@]host[:port][/db]` or `rediss://…` (TLS). */
+      url: string
+      client?: never
+    }
+  | {
+      /**
+       * Your connected ioredis, iovalkey or node-redis (`redis` v4+) client, or their Cluster
+       * client: TLS, ACL users, Sentinel, Cluster and IAM auth as you configured them.
+       */
+      client: object
+      url?: never
+    })
+
+export interface RedisStoreCommonOptions {
   /** Key and channel prefix (default 'breakwater:'). */
   prefix?: string
   /** ms between syncs: counts merged, state read (default 1000). Transitions are pushed at once. */
@@ -206,6 +227,32 @@ export declare function fileStore(options: FileStoreOptions): CircuitStore & { k
 /** State shared by a fleet through Redis. */
 export declare function redisStore(options: RedisStoreOptions): CircuitStore & { kind: 'redis'; close(): void }
 
+export interface DynamoDbStoreOptions {
+  /** Your DynamoDBClient (AWS SDK v3). */
+  client: { send(command: any): Promise<any> }
+  /** A table with string partition key `pk` and TTL on `ttl` (see the README). */
+  tableName: string
+  /**
+   * The module of `@aws-sdk/client-dynamodb` (`require('@aws-sdk/client-dynamodb')`) whose
+   * commands are sent through `client`. Needed when the SDK is bundled into your code; by
+   * default breakwater requires it from your application.
+   */
+  commands?: object
+  /** Prefix of every item's `pk` (default ''): several stores can share a table. */
+  keyPrefix?: string
+  /** Aggregate counts across the fleet (default false: a healthy circuit writes nothing). */
+  aggregateCounts?: boolean
+  /** ms between syncs (default 1000). */
+  syncIntervalMs?: number
+  /** Longest wait for the initial load and for a probe permit, in ms (default 250). */
+  loadTimeoutMs?: number
+  /** TTL of a circuit's item, renewed by every save (default 7 days). */
+  stateTtlMs?: number
+}
+
+/** State shared by a fleet through DynamoDB. */
+export declare function dynamoDbStore(options: DynamoDbStoreOptions): CircuitStore & { kind: 'dynamodb' }
+
 /** Per-call options of `execute`. */
 export interface ExecuteOptions {
   /** Run the action without the breaker (health checks): nothing is recorded. */
@@ -218,6 +265,7 @@ export interface ExecuteOptions {
    * after the last attempt. The action then gets `(signal, attempt)`.
    */
   retry?: RetryOptions
+  /**
    * The caller's `AbortSignal` (a Lambda's remaining-time budget, a cancelled HTTP request).
    * Aborting it aborts the action's signal and rejects the call at once with the signal's
    * reason, even if the action ignores its signal. Already aborted: the action does not run

@@ -19,6 +19,10 @@ function fileStore(options) {
 function redisStore(options) {
   return require('./lib/store/redis.js').redisStore(options)
 }
+/** @param {import('./index').DynamoDbStoreOptions} options */
+function dynamoDbStore(options) {
+  return require('./lib/store/dynamodb.js').dynamoDbStore(options)
+}
 
 // Retry and the Lambda wrapper load on first use too (a breaker alone needs neither).
 /** @type {typeof import('./index').retry} */
@@ -43,6 +47,7 @@ module.exports = {
   configure,
   fileStore,
   redisStore,
+  dynamoDbStore,
   ...registry,
   ...metrics,
 }

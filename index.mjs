@@ -13,6 +13,7 @@ export const {
   configure,
   fileStore,
   redisStore,
+  dynamoDbStore,
   getAllCircuitBreakerStats,
   getCircuitBreaker,
   resetAllCircuitBreakers,

@@ -1,12 +1,11 @@
 'use strict'
-// The example stores in examples/stores/ against real servers: DynamoDB (moto_server) and
-// PostgreSQL (a throwaway server from helpers/postgres.js). Each store gets the same
+// The example store in examples/stores/ against a real server: PostgreSQL (a throwaway
+// server from helpers/postgres.js). (DynamoDB is built in now: store-dynamodb.test.js.) Each store gets the same
 // conformance checks (the CircuitStore contract), then one end-to-end run with breakwater
 // itself: two child processes (two "instances" of a fleet) share one circuit through it.
 
 const test = require('node:test')
 const assert = require('node:assert/strict')
-const { requireTool, startMoto } = require('./helpers/tools')
 const { requirePostgres, startPostgres } = require('./helpers/postgres')
 const { startInstance } = require('./helpers/fleet')
 const { uniq, sleep } = require('./helpers')
@@ -159,43 +158,6 @@ async function endToEnd(kind, options, store) {
     await b.stop()
   }
 }
-
-test('DynamoDB store (examples/stores/dynamodb-store.js) on moto_server', async (t) => {
-  if (!requireTool(t, 'moto_server')) return
-  const { DynamoDBClient } = require('@aws-sdk/client-dynamodb')
-  const { dynamoDbStore, createTable } = require('../examples/stores/dynamodb-store.js')
-  const moto = await startMoto()
-  const clientOf = () => new DynamoDBClient({
-    endpoint: moto.endpoint,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
-  })
-  const tableName = 'breakwater-circuits'
-  const admin = clientOf()
-  t.after(async () => {
-    admin.destroy()
-    await moto.stop()
-  })
-  await createTable(admin, tableName)
-  await createTable(admin, tableName) // idempotent
-
-  let clients = []
-  await conformance(t, {
-    open() {
-      const client = clientOf()
-      clients.push(client)
-      return dynamoDbStore({ client, tableName })
-    },
-    async closeAll() {
-      for (const c of clients) c.destroy()
-      clients = []
-    },
-  })
-
-  await t.test('end to end: an OPEN decision in one process reaches a breaker in another', async () => {
-    await endToEnd('dynamodb', { endpoint: moto.endpoint, tableName }, dynamoDbStore({ client: admin, tableName }))
-  })
-})
 
 test('PostgreSQL store (examples/stores/postgres-store.js) on a local postgres', async (t) => {
   if (!requirePostgres(t)) return

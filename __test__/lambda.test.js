@@ -82,17 +82,15 @@ test('withCircuitBreaker: emitEmf publishes the metrics after each invocation, s
   assert.ok(docs.some((d) => d.FailureCount === 1), JSON.stringify(docs))
 })
 
-test('withCircuitBreaker: a metrics problem is logged and never fails the invocation', async (t) => {
-  const saved = process.env.POWERTOOLS_METRICS_NAMESPACE
-  delete process.env.POWERTOOLS_METRICS_NAMESPACE
-  t.after(() => { if (saved !== undefined) process.env.POWERTOOLS_METRICS_NAMESPACE = saved })
+test('withCircuitBreaker: a metrics problem is logged and never fails the invocation', async () => {
   const lines = []
   const logger = { error: (m) => lines.push(m) }
-  // No namespace anywhere: emitEmf throws after the invocation.
-  const handler = withCircuitBreaker(async () => 'ok', { ...base(), logger, emitEmf: true })
+  // stdout gone (a closed pipe): emitEmf throws after the invocation.
+  const write = () => { throw new Error('write EPIPE') }
+  const handler = withCircuitBreaker(async () => 'ok', { ...base(), logger, emitEmf: { write } })
   assert.equal(await handler({}, context), 'ok')
   assert.equal(lines.length, 1)
-  assert.match(lines[0], /emitEmf after an invocation failed: .*namespace/)
+  assert.match(lines[0], /emitEmf after an invocation failed: write EPIPE/)
 })
 
 // ---- Middy ---------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 // "another instance" is the test writing to the store.
 const test = require('node:test')
 const assert = require('node:assert/strict')
-const { uniq, sleep, recordingLogger } = require('./helpers.js')
+const { uniq, sleep, recordingLogger, runNode } = require('./helpers.js')
 const { CircuitBreaker, CircuitBreakerOpenError } = require('..')
 
 /** An in-memory store that records what the breaker asked of it. */
@@ -115,7 +115,7 @@ test('HALF_OPEN: a probe waits for the fleet permit; refused, the call is reject
   await assert.rejects(b.execute(async () => { ran++ }), CircuitBreakerOpenError)
   assert.equal(ran, 0, 'another instance holds the permit: this one does not probe')
   const ask = store.calls.find((c) => c[0] === 'tryAcquireProbe')
-  assert.deepEqual(ask[2], { ttlMs: 2_000, max: 1 })
+  assert.deepEqual(ask[2], { ttlMs: 2_000, max: 1, version: 0 }, 'version: the decision this HALF_OPEN follows (0: the store has no versions)')
   assert.equal(b.state, 'HALF_OPEN', 'the refused probe freed its local slot and decided nothing')
   const before = b.getStats().rejectionCount
   store.permits = 1
@@ -178,4 +178,60 @@ test('stats.store is null without a store', () => {
   const b = new CircuitBreaker({ name: uniq('custom-none'), logger: null })
   assert.equal(b.getStats().store, null)
   b.dispose()
+})
+
+test('a store whose kind, subscribe, loadSync or merge getter throws: a TypeError naming the property, and no circuit left registered', () => {
+  const { getCircuitBreaker, getAllCircuitBreakerStats } = require('..')
+  for (const prop of ['kind', 'subscribe', 'loadSync', 'merge']) {
+    const name = uniq(`custom-getter-${prop}`)
+    const store = memoryStore()
+    Object.defineProperty(store, prop, { get() { throw new Error('getter says no') } })
+    assert.throws(() => new CircuitBreaker({ name, store, logger: null }), (e) => {
+      assert.ok(e instanceof TypeError, `${prop}: ${e}`)
+      assert.match(e.message, new RegExp(`store\\.${prop}`))
+      assert.match(e.message, /getter says no/)
+      return true
+    })
+    assert.equal(getCircuitBreaker(name), undefined, `${prop}: not registered`)
+    assert.ok(!(name in getAllCircuitBreakerStats()))
+  }
+})
+
+test('instances of a circuit that come and go beside a long-lived one do not grow the store link', async () => {
+  // Issue 12, item 6: every further instance added a WeakRef that was never removed.
+  const script = `
+    const { CircuitBreaker } = require(${JSON.stringify(require.resolve('..'))})
+    const store = { load: () => null, save() {}, syncIntervalMs: 60000 }
+    const keep = new CircuitBreaker({ name: 'churn', store, logger: null })
+    ;(async () => {
+      for (let i = 0; i < 20000; i++) {
+        new CircuitBreaker({ name: 'churn', store, logger: null })
+        if (i % 1000 === 999) { await new Promise((r) => setImmediate(r)); global.gc() }
+      }
+      // Finalizers run in tasks after a collection: give them a few turns.
+      for (let i = 0; i < 5; i++) { global.gc(); await new Promise((r) => setTimeout(r, 20)) }
+      console.log(JSON.stringify({ refs: keep._link.refs.size }))
+    })()`
+  const r = await runNode(['--expose-gc', '-e', script], { limitMs: 60_000 })
+  assert.equal(r.code, 0, r.err)
+  const { refs } = JSON.parse(r.out)
+  assert.ok(refs < 100, `the link holds ${refs} references after 20,000 short-lived instances`)
+})
+
+test('a disabled (metrics-only) breaker never publishes a transition its calls caused; an operator\'s open() still goes out', async () => {
+  const store = memoryStore()
+  const name = uniq('custom-disabled')
+  const b = new CircuitBreaker({ name, store, enabled: false, minimumRequests: 2, logger: null })
+  for (let i = 0; i < 10; i++) await b.execute(failing).catch(() => {})
+  await sleep(120) // a couple of syncs
+  assert.deepEqual(store.calls.filter((c) => c[0] === 'save'), [], 'no outcome of a disabled breaker reaches the fleet')
+  b.dispose()
+  const other = memoryStore()
+  const d = new CircuitBreaker({ name: uniq('custom-disabled-open'), store: other, enabled: false, logger: null })
+  d.open()
+  await sleep(20)
+  const saves = other.calls.filter((c) => c[0] === 'save')
+  assert.equal(saves.length, 1)
+  assert.equal(saves[0][2].forced, true)
+  d.dispose()
 })

@@ -7,7 +7,7 @@ const os = require('node:os')
 const path = require('node:path')
 const { spawn } = require('node:child_process')
 const { startInstance } = require('./helpers/fleet.js')
-const { uniq, sleep, recordingLogger } = require('./helpers.js')
+const { uniq, sleep, recordingLogger, runNode } = require('./helpers.js')
 const { CircuitBreaker, fileStore } = require('..')
 
 const dirs = []
@@ -95,28 +95,101 @@ test('a corrupt or foreign file is logged and ignored, never a crash; the next d
   }
 })
 
-test('saves are atomic and last-writer-wins under a lock: four processes saving at once lose no update', async () => {
+test('saves are atomic and versioned under a lock: four processes saving at once lose no update', async () => {
   const dir = tmpDir()
   const name = uniq('file-race')
-  // Each process saves 50 snapshots; stateChangedAt values interleave across processes.
+  // Each process saves 50 decisions, each based on the version it just read; a save refused
+  // because another process saved first is read again and retried. Every save that succeeds
+  // gets its own version: 200 saves, version 200.
   const script = `
     const { fileStore } = require(${JSON.stringify(path.join(__dirname, '..'))})
     const store = fileStore({ dir: process.argv[1] })
-    const k = Number(process.argv[2])
+    const name = process.argv[3]
     ;(async () => {
+      let refused = 0
       for (let i = 0; i < 50; i++) {
-        await store.save(process.argv[3], { name: process.argv[3], state: i % 2 ? 'OPEN' : 'CLOSED', forced: false, nextAttemptAt: null, stateChangedAt: 1e12 + i * 4 + k, savedAt: Date.now() })
+        for (;;) {
+          const cur = await store.load(name)
+          const at = Date.now()
+          const r = await store.save(name, { name, state: i % 2 ? 'OPEN' : 'CLOSED', forced: false, nextAttemptAt: i % 2 ? at + 1000 : null, stateChangedAt: at, savedAt: at }, { expectedVersion: cur ? cur.version : 0 })
+          if (r.saved) break
+          refused++
+        }
       }
+      console.log(refused)
     })().catch((e) => { console.error(e); process.exit(1) })`
-  const codes = await Promise.all([0, 1, 2, 3].map((k) => new Promise((resolve) => {
-    const c = spawn(process.execPath, ['-e', script, dir, String(k), name], { stdio: 'inherit' })
-    c.on('exit', resolve)
-  })).map((p, k) => p.then((code) => [k, code])))
-  assert.deepEqual(codes.map(([, c]) => c), [0, 0, 0, 0])
+  const runs = await Promise.all([0, 1, 2, 3].map((k) => new Promise((resolve) => {
+    const c = spawn(process.execPath, ['-e', script, dir, String(k), name], { stdio: ['ignore', 'pipe', 'inherit'] })
+    let out = ''
+    c.stdout.on('data', (d) => { out += d })
+    c.on('exit', (code) => resolve({ code, refused: Number(out) }))
+  })))
+  assert.deepEqual(runs.map((r) => r.code), [0, 0, 0, 0])
   const saved = fileStore({ dir }).loadSync(name)
-  assert.equal(saved.stateChangedAt, 1e12 + 49 * 4 + 3, 'the newest snapshot won')
+  assert.equal(saved.version, 200, `every save got its own version (${runs.map((r) => r.refused).join(', ')} refused as stale)`)
+  // A save based on an old version is refused; an operator's (force) is not.
+  const store = fileStore({ dir })
+  assert.deepEqual(await store.save(name, { ...saved, state: 'CLOSED' }, { expectedVersion: 150 }), { saved: false, version: 200 })
+  assert.deepEqual(await store.save(name, { ...saved, state: 'CLOSED' }, { expectedVersion: 150, force: true }), { saved: true, version: 201 })
   const leftovers = fs.readdirSync(dir).filter((f) => f.endsWith('.tmp') || f.endsWith('.lock'))
   assert.deepEqual(leftovers, [], 'no temporary or lock file left behind')
+})
+
+test('a FIFO, a device or a huge file at a circuit\'s path is refused without reading or blocking', { timeout: 30_000 }, async () => {
+  // Issue 13, defect 3: a FIFO hung the constructor; a symlink to /dev/zero grew RSS to 4.4 GB.
+  const dir = tmpDir()
+  const { execFileSync } = require('node:child_process')
+  const names = { fifo: uniq('file-fifo'), zero: uniq('file-zero'), huge: uniq('file-huge') }
+  execFileSync('mkfifo', [path.join(dir, `${names.fifo}.json`)])
+  fs.symlinkSync('/dev/zero', path.join(dir, `${names.zero}.json`))
+  fs.writeFileSync(path.join(dir, `${names.huge}.json`), Buffer.alloc(50e6, 0x20))
+  // In a child: if it blocks on the FIFO, the parent sees a timeout instead of a hang.
+  const script = `
+    const { CircuitBreaker, fileStore } = require(${JSON.stringify(path.join(__dirname, '..'))})
+    const store = fileStore({ dir: process.argv[1], syncIntervalMs: 50 })
+    const rss0 = process.memoryUsage().rss
+    const out = {}
+    ;(async () => {
+      for (const name of process.argv.slice(2)) {
+        const b = new CircuitBreaker({ name, store, logger: null })
+        out[name] = { value: await b.execute(async () => 'ran'), store: b.getStats().store }
+      }
+      await new Promise((r) => setTimeout(r, 300)) // a few syncs read the same paths again
+      out.rssGrowth = process.memoryUsage().rss - rss0
+      console.log(JSON.stringify(out))
+      process.exit(0)
+    })()`
+  const r = await runNode(['-e', script, dir, names.fifo, names.zero, names.huge], { limitMs: 10_000 })
+  assert.equal(r.signal, null, `the process was killed after 10 s (it blocked): ${r.err}`)
+  assert.equal(r.code, 0, r.err)
+  const out = JSON.parse(r.out)
+  for (const [kind, name] of Object.entries(names)) {
+    assert.equal(out[name].value, 'ran', kind)
+    assert.equal(out[name].store.healthy, false, kind)
+    assert.match(out[name].store.lastError, kind === 'huge' ? /more than 65536/ : /not a regular file/, kind)
+  }
+  assert.ok(out.rssGrowth < 50e6, `rss grew by ${(out.rssGrowth / 1e6).toFixed(0)} MB`)
+})
+
+test('every valid name is saved and restored: long ASCII, CJK, emoji, a lone surrogate', async () => {
+  // Issue 13, defect 4: from 219 ASCII, 25 CJK or 19 emoji characters the file name passed 255
+  // bytes, and a lone surrogate threw "URI malformed": the state was silently never saved.
+  const dir = tmpDir()
+  const names = ['a'.repeat(256), '断'.repeat(256), '🌊'.repeat(128), `x\uD800y`, `${uniq('plain')}`, '../../etc/passwd', '.']
+  for (const name of names) {
+    const store = fileStore({ dir })
+    const b = new CircuitBreaker({ name, store, logger: null })
+    b.open()
+    await sleep(20)
+    for (let i = 0; i < 50 && !(b.getStats().store.lastSyncAt); i++) await sleep(10)
+    assert.equal(b.getStats().store.healthy, true, `${name.slice(0, 10)}: ${b.getStats().store.lastError}`)
+    b.dispose()
+    const again = fileStore({ dir }).loadSync(name)
+    assert.equal(again && again.state, 'OPEN', `${JSON.stringify(name.slice(0, 12))} (${name.length} chars) was saved`)
+    assert.equal(again.name, name)
+  }
+  for (const f of fs.readdirSync(dir)) assert.ok(Buffer.byteLength(f) <= 255, f)
+  assert.ok(fs.readdirSync(dir).length >= names.length, 'every file is inside dir')
 })
 
 test('probe permits through the file: at most max holders, none while the saved state is OPEN and not due', async () => {

@@ -73,27 +73,29 @@ test('parseRedisUrl: defaults, user and password, db, rediss, IPv6', { timeout: 
     { tls: false, host: '::1', port: 7000, username: null, password: null, db: 0 })
 })
 
-test('parseRedisUrl: bad input is a TypeError naming url, with the password masked', { timeout: T }, () => {
+test('parseRedisUrl: bad input is a TypeError naming url that shows no part of the url (any part may hold a password)', { timeout: T }, () => {
   const cases = [
-    ['http://bob:hunter2@h:6379', /scheme http:/],
+    ['http://bob:hunter2@h:6379', /redis:\/\/ or rediss:\/\//],
     ['redis://bob:hunter2@h:notaport', /not a URL/],
     ['redis://bob:hunter2@h/x', /database number/],
     ['redis://:hunter2@', /./],
     ['redis://hunter2@h', /user name without a password/],
     ['redis://:hunter2@h:0', /port 0/],
     ['redis://:hunter2@h/0?tls=true', /query/],
+    // An unescaped '/' in the password: the rest of it parses as the path (issue 13, defect 7).
+    ['redis://Zq9/hunter2+Vx2@h:6379', /database number.*percent-encoded/],
+    ['redis://:Zq9#hunter2@h', /not a URL|fragment/],
+    ['redis://:Zq9?hunter2@h', /not a URL|query/],
   ]
   for (const [url, why] of cases) {
     assert.throws(() => parseRedisUrl(url), (err) => {
       assert.ok(err instanceof TypeError, `${url}: ${err}`)
       assert.match(err.message, /\burl\b/)
       assert.match(err.message, why)
-      assert.ok(!err.message.includes('hunter2'), `password shown: ${err.message}`)
-      assert.match(err.message, /\*\*\*@/)
+      for (const part of ['hunter2', 'Zq9', 'Vx2', 'bob']) assert.ok(!err.message.includes(part), `${part} shown: ${err.message}`)
       return true
     })
   }
-  assert.throws(() => parseRedisUrl('redis://bob:hunter2@h/x'), { message: /"redis:\/\/bob:\*\*\*@h\/x"/ })
   for (const v of [undefined, null, 6379, {}]) assert.throws(() => parseRedisUrl(v), { name: 'TypeError', message: /url/ })
   assert.throws(() => new RedisClient({ url: 'redis://:hunter2@h:x' }), (e) => e instanceof TypeError && !e.message.includes('hunter2'))
   assert.throws(() => new RedisClient({ url: 'redis://h', commandTimeoutMs: 0 }), { name: 'TypeError', message: /commandTimeoutMs/ })
@@ -454,4 +456,88 @@ test('a process with a client it never closes exits by itself', { timeout: T }, 
   assert.equal(r.code, 0, r.err)
   assert.deepEqual(r.out.split('\n').filter(Boolean).sort(), ['BREAKWATER_STORE_DOWN', 'OK'])
   assert.ok(r.ms < 5000)
+})
+
+/** A fake server that answers SUBSCRIBE, then runs `after(socket)`. */
+async function fakeSubscribeServer(after) {
+  const sockets = new Set()
+  const server = net.createServer((s) => {
+    sockets.add(s)
+    s.on('error', () => {})
+    s.on('close', () => sockets.delete(s))
+    s.once('data', () => {
+      s.write('*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n')
+      after(s)
+    })
+  })
+  await new Promise((r) => server.listen(0, '127.0.0.1', r))
+  return {
+    url: `redis://127.0.0.1:${server.address().port}`,
+    close() {
+      for (const s of sockets) s.destroy()
+      server.close()
+    },
+  }
+}
+
+test('subscriber: a server streaming one endless value is cut off at the size bound, memory stays bounded', { timeout: T }, async () => {
+  // Issue 13, defect 5: the subscriber has no pending command, so no command timeout ever
+  // ended this; the client grew to 1.6 GB in 6 s.
+  let sent = 0
+  const chunk = Buffer.alloc(64 * 1024, 'x')
+  const srv = await fakeSubscribeServer((s) => {
+    s.write('*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$1000000000\r\n')
+    const pump = () => {
+      while (!s.destroyed && sent < 300e6 && s.write(chunk)) sent += chunk.length
+      if (!s.destroyed) s.once('drain', pump)
+    }
+    pump()
+  })
+  const rss0 = process.memoryUsage().rss
+  const c = client({ maxMessage: 16 * 1024 }, srv.url)
+  let heard = 0
+  c.subscribe('ch', () => heard++)
+  try {
+    await waitFor(() => /at most/.test(c.lastError || ''), 5_000)
+    assert.match(c.lastError, /bulk string of 1000000000 bytes \(at most 65536\)/)
+    assert.equal(heard, 0)
+    assert.ok(process.memoryUsage().rss - rss0 < 100e6, `rss grew by ${((process.memoryUsage().rss - rss0) / 1e6).toFixed(0)} MB`)
+  } finally {
+    c.close()
+    srv.close()
+  }
+})
+
+test('a slowly sent huge array is refused at its header; a 1,000-element array sent one element per chunk parses once', { timeout: T }, async () => {
+  // Issue 13, defect 5: arrays were re-parsed from their start on every chunk (1.2 s stalls).
+  const srv = await fakeSubscribeServer((s) => { s.write('*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n*5000000\r\n') })
+  const c = client({}, srv.url)
+  c.subscribe('ch', () => {})
+  try {
+    await waitFor(() => /at most/.test(c.lastError || ''), 5_000)
+    assert.match(c.lastError, /array of 5000000 elements \(at most 8\)/)
+  } finally {
+    c.close()
+    srv.close()
+  }
+  // On the command connection: 1,000 elements, each in its own write.
+  const server = net.createServer((s) => {
+    s.setNoDelay(true)
+    s.once('data', async () => {
+      s.write('*1000\r\n')
+      for (let i = 0; i < 1000; i++) {
+        s.write(`$${String(i).length}\r\n${i}\r\n`)
+        if (i % 50 === 0) await sleep(1)
+      }
+    })
+  })
+  await new Promise((r) => server.listen(0, '127.0.0.1', r))
+  try {
+    const c2 = client({}, `redis://127.0.0.1:${server.address().port}`)
+    const r = await c2.command(['LRANGE', 'x', '0', '-1'])
+    assert.deepEqual(r, Array.from({ length: 1000 }, (_, i) => String(i)))
+    c2.close()
+  } finally {
+    server.close()
+  }
 })

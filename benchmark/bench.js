@@ -100,6 +100,29 @@ async function startBenchRedis (libs) {
   return redis
 }
 
+/**
+ * moto_server's DynamoDB on 127.0.0.1 for the "breakwater + dynamoDbStore" row (stopped by pid
+ * after the hot paths); null, with a note, where moto_server is not installed.
+ */
+async function startBenchMoto (libs) {
+  if (!libs.breakwater) return null
+  let moto
+  try {
+    const { startMoto } = require('../__test__/helpers/tools.js')
+    const { dynamoClient, createTable } = require('../__test__/helpers/dynamodb.js')
+    moto = await startMoto()
+    const client = dynamoClient(moto.endpoint)
+    await createTable(client, 'bench-circuits')
+    libs.dynamoDbStore = libs.breakwater.dynamoDbStore({ client, tableName: 'bench-circuits' })
+    moto.client = client
+  } catch (err) {
+    if (moto) await moto.stop()
+    log(`  note: no moto_server DynamoDB (${firstLine(err)}): the dynamoDbStore row is skipped`)
+    return null
+  }
+  return moto
+}
+
 const hr = () => process.hrtime.bigint()
 const tick = () => new Promise((resolve) => setImmediate(resolve))
 const median = (xs) => {
@@ -710,12 +733,17 @@ async function main () {
   if (want('micro')) {
     log('hot paths…')
     const redis = await startBenchRedis(libs)
+    const moto = await startBenchMoto(libs)
     try {
       R.micro = await runMicro(libs)
     } finally {
       if (redis) {
         libs.redisStore.close()
         await redis.stop()
+      }
+      if (moto) {
+        moto.client.destroy()
+        await moto.stop()
       }
     }
   }

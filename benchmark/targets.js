@@ -92,13 +92,16 @@ async function tripCockatiel (libs, policy) {
 let nameSeq = 0
 function uniqueName (prefix) { return `${prefix}-${process.pid}-${++nameSeq}` }
 
-const LIBRARIES = ['baseline', 'breakwater', 'breakwater-redis', 'cockatiel', 'cockatiel-consecutive', 'opossum']
+const LIBRARIES = ['baseline', 'breakwater', 'breakwater-redis', 'breakwater-dynamodb', 'cockatiel', 'cockatiel-consecutive', 'opossum']
+// The rows with a shared store, and the store (in `libs`) each one uses.
+const STORE_OF = { 'breakwater-redis': 'redisStore', 'breakwater-dynamodb': 'dynamoDbStore' }
 
 const LIB_LABEL = {
   baseline: 'baseline `await fn()`',
   breakwater: 'breakwater',
   'breakwater-redis': 'breakwater + redisStore',
   'breakwater-defaults': 'breakwater (default options: time window, 30 s timeout)',
+  'breakwater-dynamodb': 'breakwater + dynamoDbStore',
   cockatiel: 'cockatiel (SamplingBreaker)',
   'cockatiel-consecutive': 'cockatiel (ConsecutiveBreaker)',
   opossum: 'opossum'
@@ -142,15 +145,15 @@ function makeTarget (libs, lib, scenario) {
   if (lib === 'baseline') {
     expr = 't.fn()'
     if (scenario === 'open') check = checkSameError
-  } else if (lib === 'breakwater' || lib === 'breakwater-redis') {
+  } else if (lib === 'breakwater' || lib in STORE_OF) {
     if (!libs.breakwater) return null
     // With a store, only the success path: the question is what the store adds to it.
-    if (lib === 'breakwater-redis' && (scenario !== 'success' || !libs.redisStore)) return null
+    if (lib in STORE_OF && (scenario !== 'success' || !libs[STORE_OF[lib]])) return null
     const { CircuitBreaker, CircuitBreakerOpenError } = libs.breakwater
     const opts = { ...BW_BASE, name: uniqueName(`bench-${scenario}`) }
-    if (lib === 'breakwater-redis') {
-      opts.store = libs.redisStore
-      // The first call waits for the initial load from Redis; do it before timing.
+    if (lib in STORE_OF) {
+      opts.store = libs[STORE_OF[lib]]
+      // The first call waits for the initial load from the store; do it before timing.
       let loaded = false
       ensure = async () => { if (!loaded) { await t.b.execute(t.fn); loaded = true } }
     }

@@ -130,7 +130,12 @@ class CircuitBreaker {
     }
     if (o.store) {
       // A store's snapshot wins over initialState when it is newer (it is the fleet's word).
-      this._link = linkStore(o.store, this)
+      try {
+        this._link = linkStore(o.store, this)
+      } catch (e) {
+        this.dispose() // a store that cannot be used leaves no circuit behind
+        throw e
+      }
       if (this._link.loading !== null) {
         this._loading = this._link.loading
         this._refreshFast()

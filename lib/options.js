@@ -146,10 +146,12 @@ function checkStore(v) {
       throw new TypeError(`breakwater: option store must have a ${m}() method (a store is an object with load(name) and save(name, snapshot)), got ${show(read(v, m, `store.${m}`))} for store.${m}`)
     }
   }
-  for (const m of ['tryAcquireProbe', 'releaseProbe']) {
+  for (const m of ['tryAcquireProbe', 'releaseProbe', 'subscribe', 'loadSync', 'merge', 'close']) {
     const f = read(v, m, `store.${m}`)
     if (f !== undefined && typeof f !== 'function') throw new TypeError(`breakwater: option store.${m} must be a function when present, got ${show(f)}`)
   }
+  const kind = read(v, 'kind', 'store.kind')
+  if (kind !== undefined && typeof kind !== 'string') throw new TypeError(`breakwater: option store.kind must be a string when present, got ${show(kind)}`)
   storeTimings(v)
   return v
 }

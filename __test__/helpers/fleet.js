@@ -7,11 +7,12 @@ const path = require('node:path')
 const FIXTURE = path.join(__dirname, '..', 'fixtures', 'store-node.js')
 
 /**
- * Starts one instance; resolves when its breaker exists.
+ * Starts one instance; resolves when its breaker exists. `env` adds to the child's environment
+ * (e.g. LD_PRELOAD of libfaketime for a host whose wall clock is off).
  * @returns {Promise<{ pid: number, run(m?): Promise<any>, runMany(m): Promise<any>, state(): Promise<any>, stop(): Promise<void> }>}
  */
-function startInstance(cfg) {
-  const child = fork(FIXTURE, [JSON.stringify(cfg)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+function startInstance(cfg, { env } = {}) {
+  const child = fork(FIXTURE, [JSON.stringify(cfg)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: env === undefined ? process.env : { ...process.env, ...env } })
   const waiting = new Map()
   let next = 0
   let exited = false
@@ -41,6 +42,8 @@ function startInstance(cfg) {
     run: (m = {}) => ask({ cmd: 'run', ...m }),
     runMany: (m) => ask({ cmd: 'runMany', ...m }),
     state: () => ask({ cmd: 'state' }),
+    open: () => ask({ cmd: 'open' }),
+    close: () => ask({ cmd: 'close' }),
     async stop() {
       if (exited) return
       child.kill('SIGTERM')
@@ -55,4 +58,13 @@ function startFleet(n, cfg) {
   return Promise.all(Array.from({ length: n }, () => startInstance(cfg)))
 }
 
-module.exports = { startInstance, startFleet }
+/** Polls the (async) `pred` until it is true; fails naming `what` after `ms`. */
+async function until(pred, ms, what) {
+  const end = Date.now() + ms
+  while (!(await pred())) {
+    if (Date.now() > end) throw new Error(`not within ${ms} ms: ${what}`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
+
+module.exports = { startInstance, startFleet, until }

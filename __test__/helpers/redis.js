@@ -3,7 +3,10 @@
 // persistence: every start is empty. It can be stopped and started again on the same port, to
 // test "Redis went away mid-run, then came back".
 
-const { spawn } = require('node:child_process')
+const { spawn, execFile } = require('node:child_process')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
 const net = require('node:net')
 const { has, missing, freePort } = require('./tools.js')
 
@@ -97,4 +100,78 @@ async function startRedis() {
   return api
 }
 
-module.exports = { startRedis, requireRedis }
+/**
+ * One redis-server for a test file (when installed), and the fleet instances its tests start;
+ * both stopped after the file. `server.redis` is null when redis-server is missing.
+ */
+function redisForFile(test) {
+  const server = { redis: null, instances: [] }
+  test.before(async () => {
+    if (has('redis-server')) server.redis = await startRedis()
+  })
+  test.after(async () => {
+    await Promise.all(server.instances.map((i) => i.stop()))
+    if (server.redis) await server.redis.stop()
+  })
+  return server
+}
+
+/** Runs redis-cli with `args`; resolves with its output. */
+function cli(args) {
+  return new Promise((resolve, reject) => execFile('redis-cli', args, { timeout: 30_000 }, (err, out, errOut) => (err ? reject(new Error(`redis-cli ${args.join(' ')}: ${err.message}\n${out}${errOut}`)) : resolve(out))))
+}
+
+/**
+ * A real Redis Cluster of three masters on 127.0.0.1 (no replicas), in a temporary directory:
+ * three `redis-server --cluster-enabled yes` joined with `redis-cli --cluster create`.
+ * Resolves once every node reports cluster_state:ok. stop() kills the servers by pid.
+ * @returns {Promise<{ nodes: Array<{ host: string, port: number }>, stop(): Promise<void> }>}
+ */
+async function startRedisCluster() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bw-cluster-'))
+  const children = []
+  const nodes = []
+  const stop = async () => {
+    await Promise.all(children.map((c) => {
+      if (!running.has(c)) return undefined
+      process.kill(c.pid, 'SIGKILL')
+      return c.exit
+    }))
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+  try {
+    for (let i = 0; i < 3; i++) {
+      const port = await freePort()
+      const bus = await freePort()
+      const c = spawn('redis-server', [
+        '--bind', '127.0.0.1', '--port', String(port), '--cluster-enabled', 'yes', '--cluster-port', String(bus),
+        '--cluster-config-file', path.join(dir, `nodes-${port}.conf`), '--dir', dir, '--save', '', '--appendonly', 'no',
+      ], { stdio: 'ignore' })
+      running.add(c)
+      c.exit = new Promise((resolve) => c.on('exit', () => { running.delete(c); resolve() }))
+      children.push(c)
+      nodes.push({ host: '127.0.0.1', port })
+    }
+    for (const n of nodes) {
+      const deadline = Date.now() + 10_000
+      while (!(await pings(n.port))) {
+        if (Date.now() > deadline) throw new Error(`cluster node ${n.port} did not answer PING`)
+        await new Promise((r) => setTimeout(r, 50))
+      }
+    }
+    await cli(['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'])
+    const deadline = Date.now() + 20_000
+    for (const n of nodes) {
+      while (!/cluster_state:ok/.test(await cli(['-p', String(n.port), 'cluster', 'info']))) {
+        if (Date.now() > deadline) throw new Error('the cluster did not reach cluster_state:ok within 20 s')
+        await new Promise((r) => setTimeout(r, 100))
+      }
+    }
+  } catch (e) {
+    await stop()
+    throw e
+  }
+  return { nodes, stop }
+}
+
+module.exports = { startRedis, requireRedis, redisForFile, startRedisCluster }

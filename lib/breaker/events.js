@@ -53,7 +53,9 @@ class Events {
       if (log) {
         this._logTransition(ev)
         // This process's own decision (not one read from the store): the fleet hears of it now.
-        if (this._link !== null && reason !== 'store') this._link.ownTransition(ev.at, to)
+        if (this._link !== null && reason !== 'store') this._link.ownTransition(ev.at, to, reason, this)
+      } else if (this._link !== null && reason !== 'store') {
+        this._link.decidedElsewhere(this) // another thread's decision: its link publishes it
       }
       if (this._listeners !== null) {
         this._emit('stateChange', ev)

@@ -8,8 +8,14 @@
 //   old one; a reader sees the old file or the new one, never half of one.
 // - Read-compare-write runs under an advisory lock (a `.lock` file created with O_EXCL, which
 //   every platform and network file system honours), so two processes saving at once lose no
-//   update: the newer `stateChangedAt` wins whatever the order. A lock left by a crashed
-//   process is broken once it is older than STALE_LOCK_MS.
+//   update. Each saved decision gets the next `version` (a counter in the file, under the lock);
+//   a save based on an older version than the file holds is refused (see link.js). A lock left
+//   by a crashed process is broken once it is older than STALE_LOCK_MS (host monotonic clock).
+// - Only regular files of at most MAX_FILE bytes are read, opened non-blocking and checked with
+//   fstat before a bounded read: a FIFO, a device (a symlink to /dev/zero) or a huge file at a
+//   circuit's path is refused, never read, and never blocks the process.
+// - Every valid name has a file: the escaped name when it is short enough (and representable),
+//   else a SHA-256 digest of it. The name is stored in the file and checked on load.
 // - A corrupt or foreign file is reported (the breaker logs it, stats.store says so) and
 //   treated as absent; the next save replaces it. It never crashes anything.
 // - Fleet-wide probe permits live in `<name>.probes.json`, under the same lock.
@@ -20,6 +26,11 @@ const crypto = require('node:crypto')
 const { show, storeTimings } = require('../options.js')
 
 const STALE_LOCK_MS = 10_000
+const MAX_FILE = 64 * 1024
+// A file name is at most 255 bytes; the longest suffix added to a base is
+// `.probes.json.<pid>-<12 hex>.<8 hex>.tmp` (under 60 bytes).
+const MAX_BASE = 180
+const { O_RDONLY, O_NONBLOCK } = fs.constants
 const LOCK_WAIT_MS = 2_000
 const FORMAT = 'breakwater.snapshot.v1'
 
@@ -39,17 +50,11 @@ function fileStore(opts) {
   const token = `${process.pid}-${crypto.randomBytes(6).toString('hex')}`
   const held = new Map() // name → count of probe permits this store instance holds
 
-  // Names can hold any character: the file name is its encoding, readable for plain names.
-  const fileOf = (name) => path.join(dir, encodeURIComponent(name).replace(/\./g, '%2E') + '.json')
+  const fileOf = (name) => path.join(dir, baseOf(name) + '.json')
 
   function read(file, name) {
-    let text
-    try {
-      text = fs.readFileSync(file, 'utf8')
-    } catch (e) {
-      if (e.code === 'ENOENT') return null
-      throw e
-    }
+    const text = readBounded(file)
+    if (text === null) return null
     let v
     try {
       v = JSON.parse(text)
@@ -59,7 +64,12 @@ function fileStore(opts) {
     if (v === null || typeof v !== 'object' || v.format !== FORMAT) throw corrupt(file, 'no breakwater format marker')
     const s = v.snapshot
     if (s === null || typeof s !== 'object' || !['CLOSED', 'OPEN', 'HALF_OPEN'].includes(s.state) || typeof s.stateChangedAt !== 'number') throw corrupt(file, 'no valid state')
-    if (name !== undefined && s.name !== undefined && s.name !== name) throw corrupt(file, `it belongs to circuit ${JSON.stringify(s.name)}`)
+    if (v.name !== undefined && v.name !== name) throw corrupt(file, 'it belongs to another circuit')
+    if (s.name !== undefined && s.name !== name) throw corrupt(file, 'it belongs to another circuit')
+    if (v.version !== undefined) {
+      if (!Number.isSafeInteger(v.version) || v.version < 1) throw corrupt(file, 'no valid version')
+      return { ...s, version: v.version }
+    }
     return s
   }
 
@@ -79,22 +89,24 @@ function fileStore(opts) {
   /** Runs `f` holding `<file>.lock`; waits (without blocking the event loop) for a holder. */
   async function locked(file, f) {
     const lock = `${file}.lock`
-    const until = Date.now() + LOCK_WAIT_MS
+    const until = hostNow() + LOCK_WAIT_MS
     for (let wait = 2; ; wait = Math.min(wait * 2, 50)) {
       let fd
       try {
         fd = fs.openSync(lock, 'wx')
       } catch (e) {
         if (e.code !== 'EEXIST') throw e
-        try {
-          if (Date.now() - fs.statSync(lock).mtimeMs > STALE_LOCK_MS) fs.unlinkSync(lock) // its holder died
-        } catch {}
-        if (Date.now() > until) throw Object.assign(new Error(`${lock} is held by another process for more than ${LOCK_WAIT_MS} ms`), { code: 'BREAKWATER_STORE_TIMEOUT' })
+        if (lockIsStale(lock)) {
+          try {
+            fs.unlinkSync(lock) // its holder died
+          } catch {}
+        }
+        if (hostNow() > until) throw Object.assign(new Error(`${lock} is held by another process for more than ${LOCK_WAIT_MS} ms`), { code: 'BREAKWATER_STORE_TIMEOUT' })
         await new Promise((r) => setTimeout(r, wait))
         continue
       }
       try {
-        fs.writeSync(fd, token)
+        fs.writeSync(fd, `${token} ${hostNow()}`)
         fs.closeSync(fd)
         return f()
       } finally {
@@ -120,8 +132,11 @@ function fileStore(opts) {
       return read(fileOf(name), name)
     },
 
-    /** Saves unless the file already holds a decision at least as new (last writer wins). */
-    save(name, snapshot) {
+    /**
+     * Saves a decision based on `expectedVersion` unless the file holds a newer one (an
+     * operator's, `force`, always saves). Resolves with { saved, version }.
+     */
+    save(name, snapshot, { expectedVersion = 0, force = false } = {}) {
       const file = fileOf(name)
       return locked(file, () => {
         let cur = null
@@ -130,24 +145,30 @@ function fileStore(opts) {
         } catch (e) {
           if (e.code !== 'BREAKWATER_STORE_CORRUPT') throw e // a corrupt file is replaced
         }
-        if (cur !== null && cur.stateChangedAt >= snapshot.stateChangedAt) return false
-        write(file, { format: FORMAT, snapshot })
-        return true
+        const at = (cur !== null && cur.version) || 0
+        if (!force && at > expectedVersion) return { saved: false, version: at }
+        const version = Math.max(at, expectedVersion) + 1
+        write(file, { format: FORMAT, name, version, snapshot })
+        return { saved: true, version }
       })
     },
 
-    /** One of `max` permits, each expiring `ttlMs` after it was taken; none while OPEN. */
-    tryAcquireProbe(name, { ttlMs, max }) {
+    /**
+     * One of `max` permits, each expiring `ttlMs` after it was taken; none while the file holds
+     * a forced OPEN or an OPEN newer than the decision the asker's HALF_OPEN follows (`version`).
+     */
+    tryAcquireProbe(name, { ttlMs, max, version = 0 }) {
       const file = fileOf(name)
       const pfile = file.replace(/\.json$/, '.probes.json')
       return locked(pfile, () => {
-        const now = Date.now()
+        const now = hostNow()
         let st = null
         try {
           st = read(file, name)
         } catch {}
-        if (st !== null && st.state === 'OPEN' && (st.forced === true || (typeof st.nextAttemptAt === 'number' && st.nextAttemptAt > now))) return false
-        const holders = readPermits(pfile).filter((h) => h.expiresAt > now)
+        if (st !== null && st.state === 'OPEN' && (st.forced === true || (st.version || 0) > version)) return false
+        // A permit further away than ttlMs was taken before a reboot (the clock restarted).
+        const holders = readPermits(pfile).filter((h) => h.expiresAt > now && h.expiresAt <= now + ttlMs)
         if (holders.length >= max) return false
         holders.push({ token, expiresAt: now + ttlMs })
         write(pfile, { format: FORMAT, holders })
@@ -173,9 +194,72 @@ function fileStore(opts) {
   return store
 }
 
+/**
+ * The file name (without .json) of circuit `name`: its escaped form, readable for plain names,
+ * or `#<sha256>` when that is too long or the name cannot be escaped (a lone surrogate).
+ */
+function baseOf(name) {
+  let base = null
+  try {
+    base = encodeURIComponent(name).replace(/\./g, '%2E')
+  } catch {} // URIError: a lone surrogate
+  if (base === null || base.length > MAX_BASE) base = `%23${crypto.createHash('sha256').update(name, 'utf16le').digest('hex')}`
+  return base
+}
+
+/**
+ * The text of `file`, or null when there is none. Refuses (BREAKWATER_STORE_CORRUPT) anything
+ * but a regular file of at most MAX_FILE bytes, without reading it: opened non-blocking (a FIFO
+ * opens at once) and checked with fstat first; then at most MAX_FILE + 1 bytes are read.
+ */
+function readBounded(file) {
+  let fd
+  try {
+    fd = fs.openSync(file, O_RDONLY | O_NONBLOCK)
+  } catch (e) {
+    if (e.code === 'ENOENT') return null
+    throw e
+  }
+  try {
+    const st = fs.fstatSync(fd)
+    if (!st.isFile()) throw corrupt(file, 'not a regular file')
+    if (st.size > MAX_FILE) throw corrupt(file, `${st.size} bytes, more than ${MAX_FILE}`)
+    const buf = Buffer.allocUnsafe(MAX_FILE + 1)
+    let n = 0
+    for (let got; n <= MAX_FILE && (got = fs.readSync(fd, buf, n, MAX_FILE + 1 - n, null)) > 0;) n += got
+    if (n > MAX_FILE) throw corrupt(file, `more than ${MAX_FILE} bytes`)
+    return buf.toString('utf8', 0, n)
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
+/**
+ * Milliseconds on the host's monotonic clock (CLOCK_MONOTONIC: one clock for every process of
+ * the host, whatever their wall clocks say — a process under a wrong TZ or libfaketime, an NTP
+ * step). Permits and locks expire by it, never by comparing two processes' wall clocks.
+ */
+function hostNow() {
+  return Number(process.hrtime.bigint() / 1_000_000n)
+}
+
+/** A lock whose holder took it more than STALE_LOCK_MS ago (by hostNow()), or unreadable and old. */
+function lockIsStale(lock) {
+  try {
+    const [, at] = String(readBounded(lock)).split(' ')
+    if (at !== undefined && /^\d+$/.test(at)) {
+      const age = hostNow() - Number(at)
+      return age > STALE_LOCK_MS || age < -STALE_LOCK_MS // taken before a reboot
+    }
+    return Date.now() - fs.statSync(lock).mtimeMs > STALE_LOCK_MS // written a moment ago, or by an older version
+  } catch {
+    return false
+  }
+}
+
 function readPermits(pfile) {
   try {
-    const v = JSON.parse(fs.readFileSync(pfile, 'utf8'))
+    const v = JSON.parse(readBounded(pfile))
     return v && Array.isArray(v.holders) ? v.holders.filter((h) => h && typeof h.token === 'string' && typeof h.expiresAt === 'number') : []
   } catch {
     return [] // missing or corrupt: no permits are held

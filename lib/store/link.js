@@ -12,10 +12,21 @@
 // - Counts: a store with merge() adds this process's calls, failures and slow calls to the
 //   fleet's per-bucket counters every sync and gets the fleet's window back; a CLOSED circuit
 //   trips (reason fleetFailureRate / fleetSlowCallRate) when the fleet's window meets the
-//   same rule a local window is held to. Counts belong to a "generation" (the time the fleet
-//   last closed the circuit), so failures from before a recovery never re-trip it.
-// - Conflicts: last writer wins by `stateChangedAt` (the store refuses an older snapshot); a
-//   remote decision older than this process's own newest one is not applied.
+//   same rule a local window is held to. Counts belong to a "generation" (the version of the
+//   fleet's last CLOSED decision), so failures from before a recovery never re-trip it.
+// - Order: the built-in stores give every saved decision a version, assigned atomically by the
+//   store (a Lua script on Redis, a DynamoDB conditional write, a counter under the file
+//   lock). A decision is saved unless the store holds a newer one than it was based on (an
+//   operator's open()/close()/reset(), and the outcome of a permitted probe, always are); a
+//   refused one lost a race, and this process adopts the store's (a trip refused only by a
+//   newer CLOSED goes on top of it). A store that lost its data (a restart without persistence)
+//   holds nothing until the next decision, from which its versions restart. Remote
+//   decisions apply in version order: no host's wall clock orders anything, so a host a day
+//   ahead can neither block nor override the fleet. Another host's `nextAttemptAt` is a hint,
+//   applied as at most the circuit's open period from now.
+//   A custom store without versions keeps the old rule (newest `stateChangedAt` wins).
+// - Records are validated before they apply (exact state names, times and versions in range);
+//   a bad one is ignored, logged once, and never stops a later good one.
 // - Waits: the first execute waits for the initial load (at most `loadTimeoutMs`); a HALF_OPEN
 //   probe waits for the fleet-wide permit (at most `loadTimeoutMs`; no answer → local rules).
 // - Failures of the store: the breaker runs on local state; `stats.store` says
@@ -24,7 +35,27 @@
 const S = require('../shared.js')
 const { native } = S
 const { storeTimings } = require('../options.js')
-const STATE_CODE = { CLOSED: 0, OPEN: 1, HALF_OPEN: 2 }
+const STATE_CODE = { __proto__: null, CLOSED: 0, OPEN: 1, HALF_OPEN: 2 }
+// Operators' decisions are saved whatever the store holds: they are the newest word by intent.
+const MANUAL = new Set(['forcedOpen', 'manualOpen', 'manualClose', 'manualHalfOpen', 'reset'])
+const MIN_TIME = Date.UTC(2000, 0, 1)
+const MAX_TIME = Date.UTC(2200, 0, 1)
+const MAX_VERSION = 2 ** 48
+const MAX_BAD_KEPT = 64
+
+/** Why `rec` (a record read from a store for circuit `name`) is not a valid snapshot, or null. */
+function invalid(rec, name) {
+  if (typeof rec !== 'object' || Array.isArray(rec)) return 'not an object'
+  const { state, forced, nextAttemptAt, stateChangedAt, version } = rec
+  if (typeof state !== 'string' || !(state in STATE_CODE)) return `state ${typeof state === 'string' ? JSON.stringify(state.slice(0, 20)) : typeof state} is not CLOSED, OPEN or HALF_OPEN`
+  if (rec.name !== undefined && rec.name !== name) return 'it names another circuit'
+  if (forced !== undefined && typeof forced !== 'boolean') return 'forced is not a boolean'
+  if (!(typeof stateChangedAt === 'number' && stateChangedAt >= MIN_TIME && stateChangedAt <= MAX_TIME)) return 'stateChangedAt is not a time between 2000 and 2200'
+  if (nextAttemptAt !== null && nextAttemptAt !== undefined && !(typeof nextAttemptAt === 'number' && nextAttemptAt >= MIN_TIME && nextAttemptAt <= MAX_TIME)) return 'nextAttemptAt is not a time between 2000 and 2200'
+  if (state === 'OPEN' && forced !== true && typeof nextAttemptAt !== 'number') return 'an OPEN record without nextAttemptAt'
+  if (version !== undefined && !(Number.isSafeInteger(version) && version >= 1 && version <= MAX_VERSION)) return 'version is not an integer from 1 to 2^48'
+  return null
+}
 
 /** One per store object per thread: the timer and the circuits that use the store. */
 class StoreSync {
@@ -34,6 +65,8 @@ class StoreSync {
     const { syncIntervalMs, loadTimeoutMs } = storeTimings(store) // checked by options.js already
     this.syncIntervalMs = syncIntervalMs
     this.loadTimeoutMs = loadTimeoutMs
+    // The longest a background exchange (a sync, a save) may take before it counts as failed.
+    this.backgroundMs = 2 * Math.max(syncIntervalMs, loadTimeoutMs)
     this.links = new Map() // name → Link
     this.timer = null
   }
@@ -74,6 +107,7 @@ class StoreSync {
 }
 
 const syncs = new WeakMap() // store → StoreSync
+const gone = new FinalizationRegistry(({ link, r }) => link.refs.delete(r))
 const statusByName = new Map() // name → the status object of the link serving it in this thread
 
 /** Connects `breaker` (just attached to its circuit) to `store`; returns its Link. */
@@ -91,12 +125,16 @@ function storeStatus(name) {
   return { kind: s.kind, healthy: s.healthy, lastError: s.lastError, lastSyncAt: s.lastSyncAt, fleetWindow: s.fleetWindow === null ? null : { ...s.fleetWindow } }
 }
 
-/** Resolves with the promise's value, or rejects after `ms` (a ref'd timer: the wait is real). */
-function within(p, ms, what) {
+/**
+ * Resolves with the promise's value, or rejects after `ms`: a ref'd timer when a call waits
+ * (the wait is real), an unref'd one for background work (it must not hold the process open).
+ */
+function within(p, ms, what, background = false) {
   if (!(ms > 0)) return Promise.reject(Object.assign(new Error(`${what}: no time allowed (loadTimeoutMs is 0)`), { code: 'BREAKWATER_STORE_TIMEOUT' }))
   let timer
   const t = new Promise((_, reject) => {
     timer = setTimeout(() => reject(Object.assign(new Error(`${what} took longer than ${ms} ms`), { code: 'BREAKWATER_STORE_TIMEOUT' })), ms)
+    if (background) timer.unref()
   })
   return Promise.race([p, t]).finally(() => clearTimeout(timer))
 }
@@ -121,13 +159,31 @@ class Link {
     this.refs = new Set()
     this.add(breaker)
     this.status = { kind: sync.kind, healthy: true, lastError: null, lastSyncAt: null, fleetWindow: null }
-    /** The newest stateChangedAt known to be in the store (saved or read). */
+    /** The newest version known to be in the store (saved or read); 0: none yet. */
+    this.version = 0
+    /** A store without versions: the newest stateChangedAt known to be in it. */
     this.seen = 0
+    /**
+     * When (performance.now()) the last successful load started: any decision newer than the one
+     * it returned was made after that moment, which bounds how old a newly seen record can be.
+     */
+    this.loadedAt = -Infinity
     /** When this process last changed the circuit's state itself (not from the store). */
     this.ownAt = 0
-    /** The fleet's counting generation: stateChangedAt of the fleet's last CLOSED decision. */
+    /** The fleet's counting generation: the version of the fleet's last CLOSED decision. */
     this.gen = 0
     this.dirty = false
+    this.force = false // the decision to save is an operator's, or a permitted probe's outcome
+    this.permitted = false // this process holds a probe permit the store granted
+    this.unsaved = false // a save failed: retried on the next sync
+    this.unsavedAt = 0 // when it first failed (performance.now())
+    this.savedTriedAt = -Infinity // when a save was last sent
+    this.deferred = null // a record that came in while a save was under way
+    this.bad = new Set() // bad records already logged (circuit + record)
+    this.seqSeen = -1 // the circuit's transition count when this link last applied, decided or pulled
+    this.elsewhereAt = -Infinity // when another thread last decided on the circuit (performance.now())
+    this.badRecordSeen = false
+    this.unreachable = false
     this.saveLoop = null
     this.busy = false
     this.loading = null
@@ -136,6 +192,9 @@ class Link {
     this.unsubscribe = null
     this.closed = false
     this.lastRaw = null
+    const bo = o.resetBackoff
+    // The longest open period this circuit can have: another host's nextAttemptAt is at most this far away.
+    this.maxOpenMs = Math.max(o.resetTimeout, (bo && bo.maxMs) || 0)
     const tw = o.window.type === 'time'
     this.bucketMs = tw ? o.window.durationMs / o.window.buckets : 0
     this.buckets = tw ? o.window.buckets : 0
@@ -147,7 +206,11 @@ class Link {
   }
 
   add(breaker) {
-    this.refs.add(new WeakRef(breaker))
+    // Instances come and go while one lives on: each one's reference leaves the set when it is
+    // collected, so the set follows the live instances.
+    const r = new WeakRef(breaker)
+    this.refs.add(r)
+    gone.register(breaker, { link: this, r })
   }
 
   /** A live, not disposed instance of the circuit in this thread, or undefined. */
@@ -173,19 +236,25 @@ class Link {
     if (typeof store.loadSync === 'function') {
       // A local file: read now, so a restarted process starts in the saved state.
       let snap = null
+      const t0 = performance.now()
       try {
         snap = store.loadSync(this.name)
         this.ok()
       } catch (e) {
         this.failed(e, 'load')
       }
-      this.apply(snap)
+      this.apply(snap, true)
+      this.seqSeen = this.circuitSeq()
+      if (this.status.healthy) this.loadedAt = t0 // nothing there is an answer too
       return
     }
+    const t0 = performance.now()
     const load = call(store, 'load', this.name).then(
       (snap) => {
         this.ok()
-        this.apply(snap)
+        this.apply(snap, true)
+        this.seqSeen = this.circuitSeq()
+        this.loadedAt = t0
       },
       (e) => this.failed(e, 'load'),
     )
@@ -215,71 +284,171 @@ class Link {
     }
   }
 
+  // stats.store.healthy = the store answers (not `unreachable`) and what it holds for this
+  // circuit is a valid record (not `badRecordSeen`). Each is logged when it starts, not per sync.
   ok() {
     const s = this.status
     s.lastSyncAt = Date.now()
-    if (!s.healthy) {
-      s.healthy = true
+    if (this.unreachable) {
+      this.unreachable = false
       const b = this.live()
       if (b !== undefined) b._log('info', `[breakwater] store (${s.kind}) of '${this.name}' is reachable again; sharing state`)
     }
+    s.healthy = !this.badRecordSeen
+  }
+
+  /** A valid record was read, or ours was saved: what the store holds is good again. */
+  good() {
+    if (!this.badRecordSeen) return
+    this.badRecordSeen = false
+    this.status.healthy = !this.unreachable
   }
 
   failed(e, what = 'sync') {
+    if (e && e.code === 'BREAKWATER_STORE_CORRUPT') return this.badRecord(e.message, e.message)
     const s = this.status
     const raw = (e && e.message) || String(e)
     const msg = `${what}: ${raw}`
-    const repeat = this.lastRaw === raw
-    this.lastRaw = raw
     s.lastError = msg
-    const was = s.healthy
     s.healthy = false
-    // One line when the store goes away (not one per sync while it stays away), and one for
-    // each new corrupt or foreign record, which someone has to look at.
-    if (was || (e && e.code === 'BREAKWATER_STORE_CORRUPT' && !repeat)) {
+    // One line when the store goes away, not one per sync while it stays away.
+    if (!this.unreachable) {
+      this.unreachable = true
       const b = this.live()
       if (b !== undefined) b._log('warn', `[breakwater] store (${s.kind}) of '${this.name}' failed (${msg}); running on local state`)
     }
   }
 
+  /**
+   * A record that is not a valid snapshot: ignored. It is logged once (per circuit and record,
+   * not once per sync that reads it again) and shown in stats.store.lastError; the store stays
+   * `healthy` (it answers), and the next good record applies as usual.
+   */
+  badRecord(key, why) {
+    const msg = `load: ignored a record that is not a valid snapshot (${why})`
+    this.status.lastError = msg
+    this.status.healthy = false
+    this.badRecordSeen = true
+    if (this.bad.has(key)) return
+    if (this.bad.size >= MAX_BAD_KEPT) this.bad.clear()
+    this.bad.add(key)
+    const b = this.live()
+    if (b !== undefined) b._log('warn', `[breakwater] store (${this.status.kind}) of '${this.name}': ${msg}`)
+  }
+
   // ---- decisions in ----------------------------------------------------------------------
 
-  /** Applies a snapshot read from the store, if it is newer than what this process knows. */
-  apply(snap) {
-    if (snap === null || snap === undefined || this.closed) return
-    if (typeof snap !== 'object' || !(snap.state in STATE_CODE)) {
-      this.failed(Object.assign(new Error(`ignored a snapshot that is not one (state ${JSON.stringify(snap && snap.state)})`), { code: 'BREAKWATER_STORE_CORRUPT' }), 'load')
-      return
+  /**
+   * Applies a record read from the store, if it is newer than what this process knows.
+   * `current`: the record is what the store holds now (a load), not a pushed message that may
+   * be late; one older than what we have seen then means the store lost its data, and its
+   * versions start again from what it holds.
+   */
+  apply(rec, current = false, seqAtLoad = undefined) {
+    if (rec === null || rec === undefined || this.closed) return
+    const why = invalid(rec, this.name)
+    if (why !== null) {
+      let key
+      try {
+        key = JSON.stringify(rec).slice(0, 200)
+      } catch {
+        key = why
+      }
+      return this.badRecord(key, why)
     }
-    const at = Number(snap.stateChangedAt) || 0
-    if (snap.state === 'CLOSED' && at > this.gen) this.gen = at
-    if (at <= this.seen) return
-    this.seen = at
-    if (at <= this.ownAt) return // this process decided something newer itself
+    this.good()
+    if (rec.version !== undefined) {
+      if (current && rec.version < this.version && this.saveLoop === null) this.version = rec.version - 1
+      if (rec.version <= this.version) return
+      // Our own decision goes first while its save is under way, or failed a moment ago (the
+      // store just came back; the retry is due): its outcome (saved, or refused for a newer
+      // decision) comes first, and this record is looked at again after it.
+      const retrying = this.unsaved && performance.now() - this.unsavedAt < this.owner.backgroundMs * 2
+      if (this.saveLoop !== null || retrying) {
+        if (this.deferred === null || rec.version > this.deferred.version) this.deferred = rec
+        if (this.saveLoop === null && performance.now() - this.savedTriedAt > 100) this.save()
+        return
+      }
+      // Each thread has its own link (and version) on the one shared circuit. If the circuit
+      // changed since this link last looked — another thread applied a newer record or made a
+      // decision — this record may be older than that: it is not applied over it. A pull
+      // started after the change (at once for a push) says what the store holds now; after
+      // another thread's own decision, only once its save can have landed.
+      const seq = this.circuitSeq()
+      const fresh = performance.now() - this.elsewhereAt < this.owner.backgroundMs
+      if (fresh || (current ? seqAtLoad !== undefined && seq !== seqAtLoad : seq !== this.seqSeen)) {
+        if (!current) this.sync()
+        return
+      }
+      this.version = rec.version
+      if (rec.state === 'CLOSED') this.newGeneration(rec.version)
+    } else {
+      // A store without versions: newest stateChangedAt wins (the custom-store contract).
+      const at = rec.stateChangedAt
+      if (rec.state === 'CLOSED' && at > this.gen) this.gen = at
+      if (at <= this.seen) return
+      this.seen = at
+      if (at <= this.ownAt) return // this process decided something newer itself
+    }
     const b = this.live()
     if (b === undefined) return
     const mode = Atomics.load(b._C, b._ci)
     const local = b._modeState(mode)
-    const forced = snap.forced === true
-    const next = typeof snap.nextAttemptAt === 'number' ? snap.nextAttemptAt : NaN
+    const forced = rec.forced === true
+    let next = NaN
+    if (rec.state === 'OPEN' && !forced) {
+      // Another host's clock may be off by a day either way. Its open period (nextAttemptAt -
+      // stateChangedAt, both from its one clock) is trusted up to ours; its moment is a hint:
+      // at most that period from now, and at least that period minus the most time that can
+      // have passed since it decided (it decided after our last load began). A record first
+      // seen after a long gap (a thawed Lambda environment) gets only the upper bound.
+      const now = Date.now()
+      const period = Math.min(Math.max(rec.nextAttemptAt - rec.stateChangedAt, 0), this.maxOpenMs)
+      const age = performance.now() - this.loadedAt
+      next = Math.max(Math.min(rec.nextAttemptAt, now + period), now + period - age)
+    }
     // Shared memory holds nextAttemptAt on the circuit clock; snapshots hold epoch ms.
-    const sameOpen = local === 'OPEN' && (mode === S.M_FORCED_OPEN) === forced && (forced || b._CF[b._nextAt] + native.wallOffset() === next)
-    if (snap.state === local && (local !== 'OPEN' || sameOpen)) return
+    const sameOpen = local === 'OPEN' && (mode === S.M_FORCED_OPEN) === forced && (forced || Math.abs(b._CF[b._nextAt] + native.wallOffset() - next) < 1)
+    if (rec.state === local && (local !== 'OPEN' || sameOpen)) return
     const before = b._seqNow()
     try {
-      native.storeApply(this.cid, STATE_CODE[snap.state], forced, next)
+      native.storeApply(this.cid, STATE_CODE[rec.state], forced, next)
     } catch {
       return // disposed meanwhile
     }
     b._sync(before)
+    this.seqSeen = b._seqNow()
+  }
+
+  /**
+   * Another thread of this process made a decision on the shared circuit; its link saves it.
+   * Until that save can have landed, what this link reads from the store may predate it.
+   */
+  decidedElsewhere(breaker) {
+    if (breaker._seqNow() !== this.seqSeen) this.elsewhereAt = performance.now()
+  }
+
+  /** The shared circuit's transition count (all threads), or -1 without a live instance. */
+  circuitSeq() {
+    const b = this.live()
+    return b === undefined ? -1 : b._seqNow()
   }
 
   // ---- decisions out ---------------------------------------------------------------------
 
-  /** This process changed the circuit's state at `at` (epoch ms): publish it. */
-  ownTransition(at, to) {
+  /**
+   * This process changed the circuit's state at `at` (epoch ms) for `reason`, through `breaker`:
+   * publish it. A disabled (metrics-only) instance never changes the fleet's state by its outcomes.
+   */
+  ownTransition(at, to, reason, breaker) {
+    const manual = MANUAL.has(reason)
+    if (breaker !== undefined) this.seqSeen = breaker._seqNow()
+    this.elsewhereAt = -Infinity // our decision is the newest here now (another instance of this thread may have marked it first)
+    if (breaker !== undefined && breaker._enabled === false && !manual) return
     if (at > this.ownAt) this.ownAt = at
-    if (to === 'CLOSED' && at > this.gen) this.gen = at
+    // A probe's outcome, when the store granted the permit, is the fleet's one probe speaking:
+    // it stands even if other hosts' HALF_OPEN saves moved the version on meanwhile.
+    if (manual || (this.permitted && (reason === 'probeSucceeded' || reason === 'probeFailed'))) this.force = true
     this.save()
   }
 
@@ -290,30 +459,74 @@ class Link {
 
   async saveAll() {
     await null // out of the caller's stack: it may be in the middle of delivering events
+    let conflict = false
+    let retries = 0
     while (this.dirty && !this.closed) {
       this.dirty = false
       const b = this.live()
       if (b === undefined) break
       const snap = b.toJSON()
+      this.savedTriedAt = performance.now()
+      const force = this.force
+      this.force = false
       try {
-        await call(this.store, 'save', this.name, snap)
-        if (snap.stateChangedAt > this.seen) this.seen = snap.stateChangedAt
+        const r = await within(call(this.store, 'save', this.name, snap, { expectedVersion: this.version, force }), this.owner.backgroundMs, `store.save('${this.name}')`, true)
+        this.unsaved = false
         this.ok()
+        this.good()
+        if (r !== null && typeof r === 'object' && Number.isSafeInteger(r.version)) {
+          if (r.saved === true) {
+            if (r.version > this.version) this.version = r.version
+            if (snap.state === 'CLOSED') this.newGeneration(this.version)
+          } else if (snap.state === 'OPEN' && retries++ < 3 && (await this.closedAt()) !== 0) {
+            // A trip refused only because the fleet closed the circuit again meanwhile (a
+            // newer CLOSED, which we had too): it is news to that decision, so it goes on top.
+            this.dirty = true
+          } else {
+            conflict = true // another decision came first: the store's stands, we adopt it
+          }
+        } else if (snap.stateChangedAt > this.seen) {
+          this.seen = snap.stateChangedAt
+          if (snap.state === 'CLOSED' && snap.stateChangedAt > this.gen) this.gen = snap.stateChangedAt
+        }
       } catch (e) {
+        if (!this.unsaved) this.unsavedAt = performance.now()
+        this.unsaved = true
+        if (force) this.force = true
         this.failed(e, 'save')
       }
     }
     this.saveLoop = null
+    const d = this.deferred
+    this.deferred = null
+    if (d !== null) this.apply(d)
+    if (conflict) this.sync()
+  }
+
+  /** The version of the store's record if it is a CLOSED decision (now our base), else 0. */
+  async closedAt() {
+    try {
+      const rec = await within(call(this.store, 'load', this.name), this.owner.backgroundMs, `store.load('${this.name}')`, true)
+      if (rec === null || invalid(rec, this.name) !== null || rec.state !== 'CLOSED' || rec.version === undefined) return 0
+      if (rec.version > this.version) this.version = rec.version
+      this.newGeneration(rec.version)
+      return rec.version
+    } catch {
+      return 0
+    }
   }
 
   // ---- probes ----------------------------------------------------------------------------
 
   /** Resolves true if this process may run its probe (fleet permit, or no answer in time). */
   acquireProbe() {
-    const asked = call(this.store, 'tryAcquireProbe', this.name, { ttlMs: this.probeTtlMs, max: this.o.halfOpenMaxRequests })
+    // `version`: the decision this process's HALF_OPEN follows from; a store refuses the permit
+    // when it holds a newer OPEN one (the probe would be a call into a known outage).
+    const asked = call(this.store, 'tryAcquireProbe', this.name, { ttlMs: this.probeTtlMs, max: this.o.halfOpenMaxRequests, version: this.version })
     return within(asked, this.owner.loadTimeoutMs, `store.tryAcquireProbe('${this.name}')`).then(
       (got) => {
         this.ok()
+        if (got !== false) this.permitted = true
         return got !== false
       },
       (e) => {
@@ -325,6 +538,7 @@ class Link {
 
   /** A probe settled: give its permit back once the decision it led to has been saved. */
   probeDone() {
+    this.permitted = false
     if (typeof this.store.releaseProbe !== 'function') return
     Promise.resolve()
       .then(() => this.saveLoop)
@@ -338,12 +552,17 @@ class Link {
     if (this.busy || this.closed) return
     this.busy = true
     try {
-      if (this.ownAt > this.seen) this.save() // a decision the store has not got yet
+      if (this.unsaved) this.save() // a decision the store has not got yet
+      const t0 = performance.now()
+      const seqAtLoad = this.circuitSeq()
       const work = [call(this.store, 'load', this.name)]
       if (this.merges) work.push(this.merge())
-      const [snap] = await Promise.all(work)
+      // A store that never answers must not stop later syncs: each one has a deadline.
+      const [snap] = await within(Promise.all(work), this.owner.backgroundMs, `sync of '${this.name}'`, true)
       this.ok()
-      this.apply(snap)
+      this.apply(snap, true, seqAtLoad)
+      if (this.circuitSeq() === seqAtLoad) this.seqSeen = seqAtLoad
+      this.loadedAt = t0
     } catch (e) {
       this.failed(e)
     } finally {
@@ -354,7 +573,8 @@ class Link {
   /** Adds this process's counts to the fleet's window and trips on the fleet's rate. */
   async merge() {
     const b = this.live()
-    if (b === undefined) return
+    // Our own decision is on its way: its version is the generation these counts belong to.
+    if (b === undefined || this.saveLoop !== null) return
     let d
     try {
       d = native.takeCounts(this.cid)
@@ -392,6 +612,20 @@ class Link {
     const w = { calls: +fleet.calls || 0, failures: +fleet.failures || 0, slowCalls: +fleet.slowCalls || 0 }
     this.status.fleetWindow = w
     this.checkFleet(w)
+  }
+
+  /**
+   * The fleet closed the circuit (decision `gen`): counts taken before belong to the old
+   * generation and are dropped, so failures from before the recovery never count after it.
+   */
+  newGeneration(gen) {
+    if (gen === this.gen) return
+    this.gen = gen
+    this.pending[0] = this.pending[1] = this.pending[2] = 0
+    if (!this.merges) return
+    try {
+      native.takeCounts(this.cid)
+    } catch {}
   }
 
   checkFleet(w) {

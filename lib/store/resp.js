@@ -12,7 +12,7 @@ const crypto = require('node:crypto')
 const DOWN = 'BREAKWATER_STORE_DOWN'
 const TIMEOUT = 'BREAKWATER_STORE_TIMEOUT'
 const BACKOFF_START_MS = 100
-const BACKOFF_CAP_MS = 5000
+const BACKOFF_CAP_MS = 1000 // back within a sync or so of Redis being reachable again
 const URL_FORM = 'redis://[user[:password]@]host[:port][/db] or rediss://… (TLS)'
 
 /** An error reply from Redis (`-ERR …`, `-NOSCRIPT …`); message is Redis's own. */
@@ -21,44 +21,34 @@ Object.defineProperty(RedisReplyError.prototype, 'name', { value: 'RedisReplyErr
 
 const storeError = (code, message) => Object.assign(new Error(message), { code })
 
-// The user part of a URL is shown in errors, the password never. With no ':' the whole
-// user-info is masked: some tools write `redis://password@host`.
-function maskUrl(s) {
-  const scheme = s.indexOf('://')
-  const from = scheme < 0 ? 0 : scheme + 3
-  const at = s.lastIndexOf('@')
-  if (at < from) return s
-  const info = s.slice(from, at)
-  const colon = info.indexOf(':')
-  return s.slice(0, from) + (colon < 0 ? '***' : `${info.slice(0, colon)}:***`) + s.slice(at)
-}
-
 /**
  * @param {string} url redis://[user[:password]@]host[:port][/db] or rediss://…
  * @returns {{ tls: boolean, host: string, port: number, username: string|null, password: string|null, db: number }}
  */
 function parseRedisUrl(url) {
-  const bad = (why) => new TypeError(`breakwater: redis url must be ${URL_FORM}, got ${
-    typeof url === 'string' ? JSON.stringify(maskUrl(url)) : url === null ? 'null' : `a ${typeof url}`}${why ? ` (${why})` : ''}`)
+  // A malformed URL's error never shows the URL or any part of it: a password holding a '/',
+  // '#' or '?' (unescaped) parses as a path, fragment or query, so any part may be a secret.
+  const bad = (why) => new TypeError(`breakwater: redis url must be ${URL_FORM}; the ${
+    typeof url === 'string' ? 'url given (not shown: it may hold a password)' : `value given (${url === null ? 'null' : `a ${typeof url}`})`} ${why || 'is not one'}`)
   if (typeof url !== 'string') throw bad()
   let u
-  try { u = new URL(url) } catch { throw bad('not a URL') }
-  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw bad(`scheme ${u.protocol} is not redis: or rediss:`)
+  try { u = new URL(url) } catch { throw bad('is not a URL') }
+  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw bad('does not start with redis:// or rediss://')
   const host = u.hostname.replace(/^\[(.*)\]$/, '$1') // IPv6 literals come bracketed
-  if (!host) throw bad('no host')
-  if (u.search || u.hash) throw bad('query strings and fragments are not supported')
+  if (!host) throw bad('has no host')
+  if (u.search || u.hash) throw bad("has a query string or fragment (a password with '?' or '#' must be percent-encoded)")
   const path = u.pathname.replace(/^\//, '')
-  if (path !== '' && !/^\d{1,9}$/.test(path)) throw bad(`the path must be a database number, got /${path}`)
+  if (path !== '' && !/^\d{1,9}$/.test(path)) throw bad("has a path that is not a database number (a password with '/' must be percent-encoded)")
   let username = null
   let password = null
   try {
     if (u.username) username = decodeURIComponent(u.username)
     if (u.password) password = decodeURIComponent(u.password)
-  } catch { throw bad('bad percent-encoding in the user or password') }
+  } catch { throw bad('has bad percent-encoding in the user or password') }
   // AUTH needs a password; a lone name is more likely a password written in the wrong place.
-  if (username !== null && password === null) throw bad('a user name without a password')
+  if (username !== null && password === null) throw bad('has a user name without a password')
   const port = u.port ? Number(u.port) : 6379
-  if (port === 0) throw bad('port 0')
+  if (port === 0) throw bad('has port 0')
   return { tls: u.protocol === 'rediss:', host, port, username, password, db: path ? Number(path) : 0 }
 }
 
@@ -79,18 +69,29 @@ function encode(args, out) {
 }
 
 const INCOMPLETE = Symbol('incomplete')
+const OPENED = Symbol('opened')
+const MAX_LINE = 64 * 1024 // a simple string, error or length line
+const MAX_DEPTH = 8
 
 /**
- * Incremental RESP2 reader. Chunks are collected until the reply under way can be complete
- * (`need` bytes), so a large bulk string arriving in many chunks is joined once, not re-parsed
- * on every chunk.
+ * Incremental, bounded RESP2 reader.
+ * - Chunks are collected until the item under way can be complete (`need` bytes), so a large
+ *   bulk string arriving in many chunks is joined once, not re-parsed on every chunk.
+ * - Arrays are read element by element with a stack of partly filled arrays: a slowly sent
+ *   array is never re-parsed from its start.
+ * - Sizes are bounded (a bulk string of at most `maxBulk` bytes, arrays of at most `maxArray`
+ *   elements, `MAX_DEPTH` levels, lines of `MAX_LINE`): a server streaming an endless value is a
+ *   protocol error (the connection is dropped), not unbounded memory.
  */
 class Parser {
-  constructor(onReply) {
+  constructor(onReply, { maxBulk = 4 * 1024 * 1024, maxArray = 1024 } = {}) {
     this.onReply = onReply
+    this.maxBulk = maxBulk
+    this.maxArray = maxArray
     this.chunks = []
     this.length = 0
     this.need = 0
+    this.stack = [] // { arr, i }: arrays being filled, innermost last
   }
 
   push(chunk) {
@@ -99,39 +100,53 @@ class Parser {
     if (this.length < this.need) return
     const buf = this.chunks.length === 1 ? chunk : Buffer.concat(this.chunks, this.length)
     this.buf = buf
-    let start = 0
+    this.pos = 0
+    this.need = 0
     for (;;) {
-      this.pos = start
-      const value = this.read()
-      if (value === INCOMPLETE) break // read() has set `need`
-      start = this.pos
-      this.onReply(value)
+      const value = this.item()
+      if (value === INCOMPLETE) break // item() has set `need` and left pos at the item's start
+      if (value !== OPENED) this.emit(value)
     }
-    this.need -= start
-    this.chunks = start < buf.length ? [buf.subarray(start)] : []
-    this.length = buf.length - start
+    const pos = this.pos
+    this.need -= pos
+    this.chunks = pos < buf.length ? [buf.subarray(pos)] : []
+    this.length = buf.length - pos
     this.buf = null
   }
 
-  /** The reply at this.pos (moving past it), or INCOMPLETE with `need` set. */
-  read() {
+  /** A complete value: into the array being filled, or out as a reply. */
+  emit(v) {
+    for (;;) {
+      const top = this.stack[this.stack.length - 1]
+      if (top === undefined) return this.onReply(v)
+      top.arr[top.i++] = v
+      if (top.i < top.arr.length) return
+      this.stack.pop()
+      v = top.arr
+    }
+  }
+
+  /** One item at this.pos: a value, OPENED (an array header), or INCOMPLETE (pos unchanged). */
+  item() {
     const buf = this.buf
-    const eol = buf.indexOf('\r\n', this.pos)
+    const start = this.pos
+    const eol = buf.indexOf('\r\n', start)
     if (eol < 0) {
+      if (buf.length - start > MAX_LINE) throw new Error(`a RESP line longer than ${MAX_LINE} bytes`)
       this.need = buf.length + 1
       return INCOMPLETE
     }
-    const type = buf[this.pos]
-    const line = buf.toString('utf8', this.pos + 1, eol)
-    this.pos = eol + 2
+    if (eol - start > MAX_LINE) throw new Error(`a RESP line longer than ${MAX_LINE} bytes`)
+    const type = buf[start]
+    const line = buf.toString('utf8', start + 1, eol)
     switch (type) {
-      case 0x2b: return line // '+'
-      case 0x2d: return new RedisReplyError(line) // '-'
-      case 0x3a: return Number(line) // ':'
+      case 0x2b: this.pos = eol + 2; return line // '+'
+      case 0x2d: this.pos = eol + 2; return new RedisReplyError(line) // '-'
+      case 0x3a: this.pos = eol + 2; return Number(line) // ':'
       case 0x24: { // '$': the length first, then exactly that many bytes (which may hold CRLF)
-        const len = Number(line)
-        if (len < 0) return null
-        const end = this.pos + len
+        const len = length(line, this.maxBulk, 'bulk string', 'bytes')
+        if (len < 0) { this.pos = eol + 2; return null }
+        const end = eol + 2 + len
         if (end + 2 > buf.length) {
           this.need = end + 2
           return INCOMPLETE
@@ -140,17 +155,25 @@ class Parser {
         return buf.toString('utf8', end - len, end)
       }
       case 0x2a: { // '*'
-        const n = Number(line)
+        const n = length(line, this.maxArray, 'array', 'elements')
+        this.pos = eol + 2
         if (n < 0) return null
-        const arr = new Array(n)
-        for (let i = 0; i < n; i++) {
-          if ((arr[i] = this.read()) === INCOMPLETE) return INCOMPLETE
-        }
-        return arr
+        if (n === 0) return []
+        if (this.stack.length >= MAX_DEPTH) throw new Error(`RESP arrays nested deeper than ${MAX_DEPTH}`)
+        this.stack.push({ arr: new Array(n), i: 0 })
+        return OPENED
       }
       default: throw new Error(`unexpected RESP type byte 0x${type.toString(16)}`)
     }
   }
+}
+
+/** A RESP length: an integer from -1 to `max`, else a protocol error. */
+function length(line, max, what, unit) {
+  const n = Number(line)
+  if (!Number.isInteger(n) || n < -1) throw new Error(`a RESP ${what} with a bad length`)
+  if (n > max) throw new Error(`a RESP ${what} of ${n} ${unit} (at most ${max})`)
+  return n
 }
 
 /**
@@ -188,7 +211,7 @@ class Link {
     this.syncRef()
     socket.setNoDelay(true)
     socket.setKeepAlive(true, 30_000) // a subscriber connection may be silent for hours
-    const parser = new Parser((reply) => this.onReply(socket, reply))
+    const parser = new Parser((reply) => this.onReply(socket, reply), this.subscriber ? { maxBulk: this.client._maxMessage * 4, maxArray: 8 } : undefined)
     socket.on('data', (d) => {
       if (socket !== this.socket) return
       try { parser.push(d) } catch (e) { this.fail(socket, `redis protocol error from ${this.where}: ${e.message}`) }
@@ -201,10 +224,11 @@ class Link {
     socket.once(secure ? 'secureConnect' : 'connect', () => {
       if (socket !== this.socket) return
       // AUTH and SELECT go first, in one write; the connection counts as up once they succeed.
-      // SELECT is skipped on the subscriber connection: channels do not belong to a database.
+      // The subscriber selects its database too (channels ignore it, but a server with fewer
+      // databases refuses it there as on the command connection, and both say so alike).
       const hello = []
       if (password !== null) hello.push(username !== null ? ['AUTH', username, password] : ['AUTH', password])
-      if (db !== 0 && !this.subscriber) hello.push(['SELECT', db])
+      if (db !== 0) hello.push(['SELECT', db])
       if (hello.length === 0) return this.ready(socket)
       const out = []
       for (const c of hello) encode(c, out)
@@ -355,7 +379,7 @@ class RedisClient {
    * @param {{ url: string, connectTimeoutMs?: number, commandTimeoutMs?: number,
    *   onStatus?: (healthy: boolean, errorMessage: string|null) => void }} options
    */
-  constructor({ url, connectTimeoutMs = 1000, commandTimeoutMs = 1000, onStatus } = {}) {
+  constructor({ url, connectTimeoutMs = 1000, commandTimeoutMs = 1000, onStatus, maxMessage = 16 * 1024 } = {}) {
     this._url = parseRedisUrl(url)
     for (const [k, v] of [['connectTimeoutMs', connectTimeoutMs], ['commandTimeoutMs', commandTimeoutMs]]) {
       if (typeof v !== 'number' || !(v > 0) || v > 2 ** 31 - 1) throw new TypeError(`breakwater: redis ${k} must be a positive number of ms, got ${v}`)
@@ -364,6 +388,7 @@ class RedisClient {
     this._connectTimeoutMs = connectTimeoutMs
     this._commandTimeoutMs = commandTimeoutMs
     this._onStatus = onStatus
+    this._maxMessage = maxMessage // the subscriber connection takes messages of at most 4× this
     this._cmd = new Link(this, false)
     this._sub = new Link(this, true)
     this._channels = new Map() // channel → Set of handlers
