@@ -202,7 +202,7 @@ test('failures counted on the fast path (within the failure budget) trip at exac
 })
 
 // After a failure, the fast path lets rejections pass through natively and counts them in a
-// reaction of their own (see _makeErr in lib/breaker.js). Whatever form a call takes, the
+// reaction of their own (see _makeHandlers in lib/breaker.js). Whatever form a call takes, the
 // caller must see the same things.
 test('runs of failures and successes: every outcome counted before the caller resumes, errors unchanged', async () => {
   const unhandled = []

@@ -15,13 +15,14 @@
 const monoNow = performance.now.bind(performance)
 
 class Deadlines {
-  /** @param {(call: object) => void} expire called with each call whose deadline passed */
-  constructor(expire) {
+  /** @param {{ _expire(call: object): void }} owner told of each call whose deadline passed */
+  constructor(owner) {
     this.queue = []
     this.head = 0
     this.live = 0
     this.timer = null
-    this.expire = expire
+    // the breaker itself, not a closure over it: one object less per breaker
+    this.owner = owner
     this.fire = this.fire.bind(this)
   }
 
@@ -66,7 +67,7 @@ class Deadlines {
       if (!c.done) {
         c.done = true
         this.live--
-        this.expire(c)
+        this.owner._expire(c)
       }
     }
     if (this.head === q.length) {

@@ -5,7 +5,6 @@
 // error propagates, or `fallback(error, event, context)` answers with the handler's response.
 
 const { CircuitBreaker } = require('./breaker.js')
-const { viewOf } = require('./view.js')
 const { show } = require('./options.js')
 
 /**
@@ -39,7 +38,7 @@ function guardOf(options, where) {
 function invoke(guard, action, event, context) {
   if (guard.fallback === null) return guard.breaker.execute(action)
   const fallback = guard.fallback
-  return viewOf(guard.breaker, (error) => fallback(error, event, context))._execute(action, undefined, true)
+  return guard.breaker._executeWith(action, undefined, (error) => fallback(error, event, context))
 }
 
 /** Publishes the metrics after an invocation, if asked; a metrics problem never fails it. */

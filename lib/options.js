@@ -383,4 +383,29 @@ function fromNative(n) {
   }
 }
 
-module.exports = { resolve, configure, resetConfiguration, native, fromNative, check, show, num, storeTimings, BUILTIN, MAX_MS }
+// The numeric configurations in use, by value: 10,000 breakers with the defaults share one
+// object instead of holding a copy each. Bounded, for a process that makes many distinct ones.
+const interned = new Map()
+const INTERN_MAX = 1024
+
+/**
+ * The numeric configuration of resolved options `o` (what native code compares, with the
+ * window and resetBackoff as objects), frozen and shared by every breaker of equal value.
+ */
+function intern(o) {
+  const n = native(o)
+  const key = JSON.stringify(n)
+  let c = interned.get(key)
+  if (c === undefined) {
+    // (enabled belongs to the instance: a circuit may have enabled and metrics-only ones)
+    const { enabled: _, ...cfg } = fromNative(n)
+    Object.freeze(cfg.window)
+    if (cfg.resetBackoff !== null) Object.freeze(cfg.resetBackoff)
+    c = Object.freeze(cfg)
+    if (interned.size >= INTERN_MAX) interned.clear()
+    interned.set(key, c)
+  }
+  return c
+}
+
+module.exports = { resolve, configure, resetConfiguration, native, fromNative, intern, check, show, num, storeTimings, BUILTIN, MAX_MS }

@@ -5,11 +5,10 @@
 // Through a breaker every attempt is an `execute`: the breaker counts it, times it out, and is
 // asked before it runs, so an OPEN circuit ends the retries at once with its
 // CircuitBreakerOpenError instead of a sleep into a known outage. The breaker's fallback
-// answers once, after the retries end (attempts run through a view without it, lib/view.js).
+// answers once, after the retries end (attempts run with none, see _executeWith).
 
 const { RetryExhaustedError, CircuitBreakerOpenError, CircuitBreakerTimeoutError } = require('./errors.js')
 const { num, show } = require('./options.js')
-const { viewOf } = require('./view.js')
 
 // A wait must end at least this long before a Lambda invocation's deadline: the next attempt
 // and the handler's response need some time too.
@@ -195,12 +194,11 @@ function retryThrough(breaker, action, opts) {
   const o = resolveRetry({ signal: opts.signal, ...given }, 'retry.')
   // The caller's signal reaches every attempt, whichever of the two places it was given in.
   const attemptOpts = { ...opts, retry: undefined, signal: o.signal }
-  const view = viewOf(breaker, null)
-  const attempt = (n) => raced(view._execute((signal) => action(signal, n), attemptOpts, true), o.signal)
+  const attempt = (n) => raced(breaker._executeWith((signal) => action(signal, n), attemptOpts, null), o.signal)
   return loop(o, attempt, (e) => isIgnoredBy(breaker, e), breaker).catch((e) => {
     if (!(e instanceof Ended)) throw e
     if (!e.failure) throw e.error
-    return breaker._fallbackOr(e.error)
+    return breaker._fallbackOr(e.error, breaker._fallback)
   })
 }
 
