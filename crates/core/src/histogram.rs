@@ -5,9 +5,10 @@
 //!
 //! Only the range of bins between the smallest and the largest sample ever recorded is stored
 //! (a dependency's latencies span a few powers of two: 20–30 bins, not 128), and nothing
-//! before the first sample. A circuit holds up to a dozen of these (one per time bucket, their
-//! sum, the lifetime one), so this is most of its native memory: bounded by 128 counters each,
-//! and by what the traffic actually spans.
+//! before the first sample: bounded by 128 counters, and by what the traffic actually spans.
+//! A circuit holds one of these for its lifetime latencies, and one per count window; a time
+//! window keeps its buckets' bins together in one matrix (`window_latency.rs`), which shares
+//! the bins and the percentile walk defined here.
 
 pub const BINS: usize = 128;
 
@@ -46,10 +47,23 @@ pub fn bin_value_us(bin: usize) -> f64 {
 #[derive(Clone, Default)]
 pub struct Histogram {
     /// Counts of bins `lo..lo + bins.len()`; empty (and unallocated) before the first sample.
-    bins: Vec<u32>,
-    lo: usize,
+    /// Exactly as long as the range: no spare capacity (see `grow_rows`).
+    bins: Box<[u32]>,
+    lo: u32,
     count: u64,
     sum_us: u64,
+}
+
+/// Adds `front` rows of zeros before and `back` after `cells`, rows being `stride` counters
+/// wide, leaving no spare capacity: the range grows a few times in a circuit's life (each new
+/// bin its latencies reach), and a doubling Vec would carry up to as much again unused.
+pub(crate) fn grow_rows(cells: &mut Box<[u32]>, front: usize, back: usize, stride: usize) {
+    let old = std::mem::take(cells);
+    let mut v = Vec::with_capacity(old.len() + (front + back) * stride);
+    v.resize(front * stride, 0);
+    v.extend_from_slice(&old);
+    v.resize(old.len() + (front + back) * stride, 0);
+    *cells = v.into_boxed_slice();
 }
 
 /// Every bin of a histogram, stored or not (see `Histogram::bins`).
@@ -60,8 +74,8 @@ static ZERO: u32 = 0;
 impl<'a> Bins<'a> {
     pub fn iter(&self) -> impl Iterator<Item = &'a u32> {
         let h = self.0;
-        let hi = h.lo + h.bins.len();
-        std::iter::repeat(&ZERO).take(h.lo).chain(h.bins.iter()).chain(std::iter::repeat(&ZERO).take(BINS.saturating_sub(hi)))
+        let hi = h.lo as usize + h.bins.len();
+        std::iter::repeat(&ZERO).take(h.lo as usize).chain(h.bins.iter()).chain(std::iter::repeat(&ZERO).take(BINS.saturating_sub(hi)))
     }
 }
 
@@ -79,21 +93,22 @@ pub struct LatencySummary {
 impl Histogram {
     /// The counter of `bin`, growing the stored range to include it.
     fn slot(&mut self, bin: usize) -> &mut u32 {
-        if self.bins.is_empty() {
-            self.lo = bin;
-            self.bins.push(0);
-        } else if bin < self.lo {
-            self.bins.splice(0..0, std::iter::repeat(0).take(self.lo - bin));
-            self.lo = bin;
-        } else if bin >= self.lo + self.bins.len() {
-            self.bins.resize(bin - self.lo + 1, 0);
+        let (lo, len) = (self.lo as usize, self.bins.len());
+        if len == 0 {
+            self.bins = Box::new([0]);
+            self.lo = bin as u32;
+        } else if bin < lo {
+            grow_rows(&mut self.bins, lo - bin, 0, 1);
+            self.lo = bin as u32;
+        } else if bin >= lo + len {
+            grow_rows(&mut self.bins, 0, bin + 1 - lo - len, 1);
         }
-        &mut self.bins[bin - self.lo]
+        &mut self.bins[bin - self.lo as usize]
     }
 
     /// The counter of `bin` if it is in the stored range.
     fn get_mut(&mut self, bin: usize) -> Option<&mut u32> {
-        bin.checked_sub(self.lo).and_then(|i| self.bins.get_mut(i))
+        bin.checked_sub(self.lo as usize).and_then(|i| self.bins.get_mut(i))
     }
 
     pub fn add(&mut self, us: u64) {
@@ -113,7 +128,7 @@ impl Histogram {
     /// Removes every sample of `other` (which must be a subset of this one).
     pub fn subtract(&mut self, other: &Histogram) {
         for (i, &b) in other.bins.iter().enumerate() {
-            if let Some(a) = self.get_mut(other.lo + i) {
+            if let Some(a) = self.get_mut(other.lo as usize + i) {
                 *a = a.saturating_sub(b);
             }
         }
@@ -124,7 +139,7 @@ impl Histogram {
     pub fn merge(&mut self, other: &Histogram) {
         for (i, &b) in other.bins.iter().enumerate() {
             if b != 0 {
-                *self.slot(other.lo + i) += b;
+                *self.slot(other.lo as usize + i) += b;
             }
         }
         self.count += other.count;
@@ -154,27 +169,7 @@ impl Histogram {
 
     /// Several quantiles (ascending) in one walk over the bins.
     pub fn quantiles_us<const N: usize>(&self, qs: [f64; N]) -> [f64; N] {
-        let mut out = [0.0; N];
-        if self.count == 0 {
-            return out;
-        }
-        let ranks = qs.map(|q| ((q * self.count as f64).ceil() as u64).clamp(1, self.count));
-        let mut k = 0;
-        let mut seen = 0u64;
-        for (i, &n) in self.bins.iter().enumerate() {
-            seen += n as u64;
-            while k < N && seen >= ranks[k] {
-                out[k] = bin_value_us(self.lo + i);
-                k += 1;
-            }
-            if k == N {
-                return out;
-            }
-        }
-        for o in out.iter_mut().skip(k) {
-            *o = bin_value_us(BINS - 1);
-        }
-        out
+        quantiles_us(self.count, qs, self.bins.iter().enumerate().map(|(i, &n)| (self.lo as usize + i, n)))
     }
 
     pub fn sum_us(&self) -> u64 {
@@ -182,18 +177,52 @@ impl Histogram {
     }
 
     pub fn summary(&self, max_us: u64) -> LatencySummary {
-        if self.count == 0 {
+        LatencySummary::of(self.count, self.sum_us, max_us, self.quantiles_us([0.50, 0.90, 0.99]))
+    }
+}
+
+/// Quantiles `qs` (ascending) of `count` samples whose non-empty bins `rows` yields as
+/// (bin, count) in ascending bin order: one walk, shared by every histogram layout.
+pub fn quantiles_us<const N: usize>(count: u64, qs: [f64; N], rows: impl Iterator<Item = (usize, u32)>) -> [f64; N] {
+    let mut out = [0.0; N];
+    if count == 0 {
+        return out;
+    }
+    let ranks = qs.map(|q| ((q * count as f64).ceil() as u64).clamp(1, count));
+    let mut k = 0;
+    let mut seen = 0u64;
+    for (bin, n) in rows {
+        seen += n as u64;
+        while k < N && seen >= ranks[k] {
+            out[k] = bin_value_us(bin);
+            k += 1;
+        }
+        if k == N {
+            return out;
+        }
+    }
+    for o in out.iter_mut().skip(k) {
+        *o = bin_value_us(BINS - 1);
+    }
+    out
+}
+
+impl LatencySummary {
+    /// The summary of `count` samples summing to `sum_us`, the largest `max_us`, with
+    /// percentiles [p50, p90, p99] in µs.
+    pub fn of(count: u64, sum_us: u64, max_us: u64, [p50, p90, p99]: [f64; 3]) -> LatencySummary {
+        if count == 0 {
             return LatencySummary::default();
         }
         // A bin's middle can lie above the largest sample in it: never report a percentile
         // above the exact maximum.
-        let [p50, p90, p99] = self.quantiles_us([0.50, 0.90, 0.99]).map(|v| v.min(max_us as f64) / 1000.0);
+        let ms = |v: f64| v.min(max_us as f64) / 1000.0;
         LatencySummary {
-            count: self.count,
-            mean_ms: self.sum_us as f64 / self.count as f64 / 1000.0,
-            p50_ms: p50,
-            p90_ms: p90,
-            p99_ms: p99,
+            count,
+            mean_ms: sum_us as f64 / count as f64 / 1000.0,
+            p50_ms: ms(p50),
+            p90_ms: ms(p90),
+            p99_ms: ms(p99),
             max_ms: max_us as f64 / 1000.0,
         }
     }

@@ -3,6 +3,7 @@
 //! - `config.rs`: the numeric options of a circuit.
 //! - `window.rs`: count and time windows, O(1) per call, fixed memory.
 //! - `histogram.rs`: the fixed-size latency histogram.
+//! - `window_latency.rs`: a time window's histograms, one per bucket, in one matrix.
 //! - `state_machine.rs`: CLOSED / OPEN / HALF_OPEN, the rules, probe accounting.
 //! - `arena.rs`: the memory shared with JavaScript (the hot path's view of a circuit).
 //! - `ticker.rs`: the coarse clock in that memory.
@@ -20,6 +21,7 @@ pub mod registry;
 pub mod state_machine;
 pub mod ticker;
 pub mod window;
+pub mod window_latency;
 
 pub use config::{Backoff, Config, WindowKind};
 pub use state_machine::{Circuit, Outcome, Permit, Reason, State, Stats, Transition};

@@ -18,7 +18,7 @@ use crate::config::{Config, WindowKind};
 use crate::state_machine::{Circuit, Outcome, Permit, Reason, State, Stats, Transition};
 use crate::ticker;
 use crate::window::Totals;
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
@@ -64,7 +64,7 @@ pub struct CircuitEntry {
     pub id: u32,
     /// Never reused (ids, being slots, are): tells a circuit from a later one in the same slot.
     pub serial: u64,
-    pub name: String,
+    pub name: Box<str>,
     pub slot: SlotRef,
     inner: Mutex<Inner>,
 }
@@ -110,33 +110,52 @@ pub struct FullStats {
     pub transition_counts: [[u64; 3]; 3],
 }
 
-/// Slot ids are small, dense and not attacker-chosen: a multiplicative hash is enough, and
-/// several times cheaper than SipHash on the failure path.
-#[derive(Default, Clone, Copy)]
-struct SlotHasher(u64);
+/// A registered circuit, found by its name: the set holds the entry alone, its key being the
+/// entry's own name (a map from a copy of the name took 40 more bytes a circuit).
+struct ByName(Arc<CircuitEntry>);
 
-impl std::hash::Hasher for SlotHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 ^ *b as u64).wrapping_mul(0x100_0000_01b3);
-        }
-    }
-    fn write_u32(&mut self, n: u32) {
-        self.0 = (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+impl std::hash::Hash for ByName {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        // As `str` hashes: lookups by `&str` go through `Borrow<str>`.
+        self.0.name.hash(h)
     }
 }
 
-type SlotMap<V> = HashMap<u32, V, std::hash::BuildHasherDefault<SlotHasher>>;
+impl PartialEq for ByName {
+    fn eq(&self, o: &ByName) -> bool {
+        self.0.name == o.0.name
+    }
+}
+
+impl Eq for ByName {}
+
+impl std::borrow::Borrow<str> for ByName {
+    fn borrow(&self) -> &str {
+        &self.0.name
+    }
+}
 
 #[derive(Default)]
 struct Maps {
-    by_name: HashMap<String, Arc<CircuitEntry>>,
-    by_id: SlotMap<Arc<CircuitEntry>>,
-    /// lane id → its circuit
-    lanes: SlotMap<Arc<CircuitEntry>>,
+    by_name: HashSet<ByName>,
+    /// Slot id → the circuit that holds the slot, as its own (`e.id == id`) or as one of its
+    /// lanes. Slot ids are small and dense (the arena reuses them), so a vector indexed by
+    /// them is smaller than a hash map and a lookup is an index, not a hash.
+    by_slot: Vec<Option<Arc<CircuitEntry>>>,
+}
+
+impl Maps {
+    fn slot(&self, id: u32) -> Option<&Arc<CircuitEntry>> {
+        self.by_slot.get(id as usize).and_then(|e| e.as_ref())
+    }
+
+    fn set_slot(&mut self, id: u32, e: Option<Arc<CircuitEntry>>) {
+        let i = id as usize;
+        if i >= self.by_slot.len() {
+            self.by_slot.resize(i + 1, None);
+        }
+        self.by_slot[i] = e;
+    }
 }
 
 static MAPS: RwLock<Option<Maps>> = RwLock::new(None);
@@ -264,11 +283,11 @@ impl CircuitEntry {
 }
 
 fn circuit_of_lane(lane: u32) -> Result<Arc<CircuitEntry>, RegistryError> {
-    read(|m| m.lanes.get(&lane).cloned()).ok_or(RegistryError::Unknown)
+    read(|m| m.slot(lane).filter(|e| e.id != lane).cloned()).ok_or(RegistryError::Unknown)
 }
 
 fn circuit(id: u32) -> Result<Arc<CircuitEntry>, RegistryError> {
-    read(|m| m.by_id.get(&id).cloned()).ok_or(RegistryError::Unknown)
+    read(|m| m.slot(id).filter(|e| e.id == id).cloned()).ok_or(RegistryError::Unknown)
 }
 
 fn idle_ms(config: &Config) -> u64 {
@@ -294,7 +313,7 @@ pub fn attach_circuit(name: &str, config: Option<Config>, now: u64) -> Result<(S
         c.validate().map_err(RegistryError::Invalid)?;
     }
     let (entry, created) = write(|m| -> Result<_, RegistryError> {
-        if let Some(e) = m.by_name.get(name) {
+        if let Some(ByName(e)) = m.by_name.get(name) {
             if let Some(c) = &config {
                 let g = lock(e);
                 if let Some((option, existing, requested)) = g.machine.config.first_difference(c) {
@@ -308,12 +327,12 @@ pub fn attach_circuit(name: &str, config: Option<Config>, now: u64) -> Result<(S
         let e = Arc::new(CircuitEntry {
             id: slot.id,
             serial: SERIAL.fetch_add(1, Ordering::Relaxed),
-            name: name.to_string(),
+            name: name.into(),
             slot,
             inner: Mutex::new(Inner { machine: Circuit::new(config, now), lanes: Vec::new(), disposed: false, published_seq: 0, store_taken: [0; 3] }),
         });
-        m.by_name.insert(name.to_string(), e.clone());
-        m.by_id.insert(slot.id, e.clone());
+        m.by_name.insert(ByName(e.clone()));
+        m.set_slot(slot.id, Some(e.clone()));
         Ok((e, true))
     })?;
     let config = {
@@ -334,10 +353,12 @@ pub fn add_lane(circuit_id: u32, now: u64) -> Result<(SlotRef, f64), RegistryErr
     let bucket_end = {
         let mut g = lock(&entry);
         let (start, end) = g.machine.window().bucket_bounds(now);
+        // Most circuits have one lane (one thread): no spare capacity.
+        g.lanes.reserve_exact(1);
         g.lanes.push(LaneState { slot: lane, epoch_start: start, probes: 0, probe_gen: 0 });
         end
     };
-    write(|m| m.lanes.insert(lane.id, entry.clone()));
+    write(|m| m.set_slot(lane.id, Some(entry.clone())));
     Ok((lane, bucket_end))
 }
 
@@ -485,7 +506,7 @@ pub fn stats(circuit_id: u32, now: u64) -> Result<FullStats, RegistryError> {
     Ok(e.with(now, |m, _| FullStats {
         id: e.id,
         serial: e.serial,
-        name: e.name.clone(),
+        name: e.name.to_string(),
         stats: m.stats(now),
         config: m.config.clone(),
         transition_counts: m.transition_counts,
@@ -501,7 +522,7 @@ pub fn lifetime_latency(circuit_id: u32, now: u64) -> Result<crate::histogram::H
 /// Calls `f` with the stats of every registered circuit, in id order, taking the registry's
 /// lock once (a stats read of a thousand circuits must stay well under a millisecond).
 pub fn each_stats(now: u64, mut f: impl FnMut(&CircuitEntry, &Stats, &Config, &[[u64; 3]; 3])) {
-    let mut all: Vec<Arc<CircuitEntry>> = read(|m| m.by_name.values().cloned().collect());
+    let mut all: Vec<Arc<CircuitEntry>> = read(|m| m.by_name.iter().map(|e| e.0.clone()).collect());
     all.sort_unstable_by_key(|e| e.id);
     for e in all {
         let mut g = lock(&e);
@@ -516,13 +537,13 @@ pub fn each_stats(now: u64, mut f: impl FnMut(&CircuitEntry, &Stats, &Config, &[
 
 /// Every registered circuit's id, oldest first.
 pub fn ids() -> Vec<u32> {
-    let mut v: Vec<u32> = read(|m| m.by_name.values().map(|e| e.id).collect());
+    let mut v: Vec<u32> = read(|m| m.by_name.iter().map(|e| e.0.id).collect());
     v.sort_unstable();
     v
 }
 
 pub fn id_of(name: &str) -> Option<u32> {
-    read(|m| m.by_name.get(name).map(|e| e.id))
+    read(|m| m.by_name.get(name).map(|e| e.0.id))
 }
 
 pub fn transitions_since(circuit_id: u32, since: u64) -> Result<Vec<Transition>, RegistryError> {
@@ -552,9 +573,9 @@ pub fn detach(lane: u32, now: u64) -> Result<(), RegistryError> {
         (slot, inner.disposed && inner.lanes.is_empty())
     };
     write(|m| {
-        m.lanes.remove(&lane);
+        m.set_slot(lane, None);
         if freed.1 {
-            m.by_id.remove(&e.id);
+            m.set_slot(e.id, None);
         }
     });
     if let Some(s) = freed.0 {
@@ -576,15 +597,15 @@ pub fn dispose(circuit_id: u32, now: u64) -> Result<(), RegistryError> {
         e.publish(inner, now);
     }
     write(|m| {
-        if m.by_name.get(&e.name).map(|x| x.id) == Some(e.id) {
-            m.by_name.remove(&e.name);
+        if m.by_name.get(&*e.name).map(|x| x.0.id) == Some(e.id) {
+            m.by_name.remove(&*e.name);
         }
     });
     Ok(())
 }
 
 pub fn reset_all(now: u64) {
-    let all: Vec<Arc<CircuitEntry>> = read(|m| m.by_name.values().cloned().collect());
+    let all: Vec<Arc<CircuitEntry>> = read(|m| m.by_name.iter().map(|e| e.0.clone()).collect());
     for e in all {
         e.with(now, |m, _| m.reset(now));
     }

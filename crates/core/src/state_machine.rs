@@ -212,7 +212,7 @@ impl Circuit {
             non_voting: [0; 3],
             last_failure_at: None,
             last_success_at: None,
-            log: VecDeque::with_capacity(4),
+            log: VecDeque::new(),
             seq: 0,
             transition_counts: [[0; 3]; 3],
             lifetime_latency: Histogram::default(),

@@ -8,6 +8,7 @@
 
 use crate::config::WindowKind;
 use crate::histogram::{Histogram, LatencySummary};
+use crate::window_latency::BucketHistograms;
 
 /// Counts over the window.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -42,14 +43,15 @@ impl Totals {
 }
 
 pub enum Window {
-    Count(CountWindow),
+    /// Boxed: the less common kind, and larger; the enum is as small as a time window.
+    Count(Box<CountWindow>),
     Time(TimeWindow),
 }
 
 impl Window {
     pub fn new(kind: WindowKind, now_ms: u64) -> Window {
         match kind {
-            WindowKind::Count { size } => Window::Count(CountWindow::new(size as usize)),
+            WindowKind::Count { size } => Window::Count(Box::new(CountWindow::new(size as usize))),
             WindowKind::Time { duration_ms, buckets } => {
                 Window::Time(TimeWindow::new(duration_ms, buckets as usize, now_ms))
             }
@@ -201,37 +203,44 @@ impl CountWindow {
     }
 }
 
+/// One time bucket's counts. Which slice of time it holds is implied: bucket `i` holds the one
+/// epoch `e` of the window (`head - n < e <= head`) with `e mod n == i`, because `advance`
+/// empties a bucket whenever the window moves past it.
+#[derive(Clone, Copy, Default)]
 struct Bucket {
-    /// Which slice of time this bucket holds: `start_ms / width_ms`.
-    epoch: i64,
-    counts: Totals,
-    /// Allocated on the first latency sample, so idle circuits cost no histogram memory.
-    hist: Option<Box<Histogram>>,
-    max_us: u64,
+    calls: u64,
+    failures: u64,
+    slow: u64,
+    /// Sum and maximum of the bucket's latency samples (their bins: `BucketHistograms`).
+    lat_sum_us: u64,
+    lat_max_us: u64,
 }
 
 /// The calls of the last `duration_ms`, in buckets of `duration_ms / buckets`.
 pub struct TimeWindow {
     width_ms: u64,
-    buckets: Vec<Bucket>,
     /// The newest epoch the window has advanced to.
     head: i64,
+    buckets: Box<[Bucket]>,
     totals: Totals,
-    /// The sum of the buckets' histograms, kept up to date so a stats read does not merge them.
-    all: Option<Box<Histogram>>,
+    /// The window's latency samples: how many, their sum, and their bins per bucket.
+    lat_count: u64,
+    lat_sum_us: u64,
+    lat: BucketHistograms,
 }
 
 impl TimeWindow {
     pub fn new(duration_ms: u64, n: usize, now_ms: u64) -> TimeWindow {
         let width_ms = (duration_ms / n as u64).max(1);
-        let head = (now_ms / width_ms) as i64;
-        let mut buckets: Vec<Bucket> = (0..n)
-            .map(|_| Bucket { epoch: i64::MIN, counts: Totals::default(), hist: None, max_us: 0 })
-            .collect();
-        for e in (head - n as i64 + 1)..=head {
-            buckets[e.rem_euclid(n as i64) as usize].epoch = e;
+        TimeWindow {
+            width_ms,
+            head: (now_ms / width_ms) as i64,
+            buckets: vec![Bucket::default(); n].into_boxed_slice(),
+            totals: Totals::default(),
+            lat_count: 0,
+            lat_sum_us: 0,
+            lat: BucketHistograms::new(n),
         }
-        TimeWindow { width_ms, buckets, head, totals: Totals::default(), all: None }
     }
 
     fn n(&self) -> i64 {
@@ -246,63 +255,73 @@ impl TimeWindow {
             return;
         }
         let n = self.n();
-        let from = (self.head + 1).max(epoch - n + 1);
-        for e in from..=epoch {
-            let b = &mut self.buckets[e.rem_euclid(n) as usize];
-            self.totals.sub(&b.counts);
-            b.counts = Totals::default();
-            b.epoch = e;
-            if let Some(h) = b.hist.as_mut() {
-                if let Some(all) = self.all.as_mut() {
-                    all.subtract(h);
-                }
-                h.clear();
+        if epoch - self.head >= n {
+            // Every bucket ages out: one pass over the latency bins, not one per bucket.
+            self.empty(epoch);
+            return;
+        }
+        for e in (self.head + 1)..=epoch {
+            let i = e.rem_euclid(n) as usize;
+            let b = std::mem::take(&mut self.buckets[i]);
+            self.totals.sub(&Totals { calls: b.calls, failures: b.failures, successes: b.calls - b.failures, slow: b.slow });
+            if self.lat_count != 0 {
+                self.lat_count -= self.lat.clear_bucket(i);
+                self.lat_sum_us = self.lat_sum_us.saturating_sub(b.lat_sum_us);
             }
-            b.max_us = 0;
         }
         self.head = epoch;
     }
 
-    /// The bucket for `at_ms`, advancing the window if `at_ms` is newer than its head; None if
-    /// `at_ms` is older than the window (the call aged out before it was recorded).
-    fn bucket_at(&mut self, at_ms: u64) -> Option<&mut Bucket> {
+    /// The bucket index for `at_ms`, advancing the window if `at_ms` is newer than its head;
+    /// None if `at_ms` is older than the window (the call aged out before it was recorded).
+    fn bucket_at(&mut self, at_ms: u64) -> Option<usize> {
         self.advance(at_ms);
         let epoch = (at_ms / self.width_ms) as i64;
         if epoch <= self.head - self.n() {
             return None;
         }
-        let n = self.n();
-        let b = &mut self.buckets[epoch.rem_euclid(n) as usize];
-        if b.epoch == epoch {
-            Some(b)
-        } else {
-            None
-        }
+        Some(epoch.rem_euclid(self.n()) as usize)
     }
 
     fn record(&mut self, at_ms: u64, t: Totals) {
-        if let Some(b) = self.bucket_at(at_ms) {
-            b.counts.add(&t);
+        if let Some(i) = self.bucket_at(at_ms) {
+            let b = &mut self.buckets[i];
+            b.calls += t.calls;
+            b.failures += t.failures;
+            b.slow += t.slow;
             self.totals.add(&t);
         }
     }
 
     fn record_latency(&mut self, at_ms: u64, us: u64) {
-        if let Some(b) = self.bucket_at(at_ms) {
-            b.hist.get_or_insert_with(Default::default).add(us);
-            b.max_us = b.max_us.max(us);
-            self.all.get_or_insert_with(Default::default).add(us);
+        if let Some(i) = self.bucket_at(at_ms) {
+            let b = &mut self.buckets[i];
+            b.lat_sum_us = b.lat_sum_us.saturating_add(us);
+            b.lat_max_us = b.lat_max_us.max(us);
+            self.lat.add(i, us);
+            self.lat_count += 1;
+            self.lat_sum_us = self.lat_sum_us.saturating_add(us);
         }
     }
 
     fn latency(&self) -> LatencySummary {
-        let Some(all) = &self.all else { return LatencySummary::default() };
-        let max = self.buckets.iter().map(|b| b.max_us).max().unwrap_or(0);
-        all.summary(max)
+        let max = self.buckets.iter().map(|b| b.lat_max_us).max().unwrap_or(0);
+        let q = self.lat.quantiles_us(self.lat_count, [0.50, 0.90, 0.99]);
+        LatencySummary::of(self.lat_count, self.lat_sum_us, max, q)
+    }
+
+    /// Empty, with `epoch` as the newest bucket; allocations stay.
+    fn empty(&mut self, epoch: i64) {
+        self.buckets.fill(Bucket::default());
+        self.totals = Totals::default();
+        self.lat_count = 0;
+        self.lat_sum_us = 0;
+        self.lat.clear();
+        self.head = epoch;
     }
 
     fn clear(&mut self, now_ms: u64) {
-        *self = TimeWindow::new(self.width_ms * self.buckets.len() as u64, self.buckets.len(), now_ms);
+        self.empty((now_ms / self.width_ms) as i64);
     }
 }
 
@@ -367,5 +386,72 @@ mod tests {
         let s = c.latency(0);
         assert_eq!(s.count, 2);
         assert_eq!(s.max_ms, 3.0);
+    }
+
+    /// A time window agrees, after every step, with a model that keeps every call and sample
+    /// with its epoch and looks at those of the last `n` epochs: counts and the latency summary
+    /// (exactly: the same bins), through late records, aging, long pauses and clears.
+    #[test]
+    fn time_window_matches_a_model_that_keeps_every_sample() {
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        let mut rnd = |m: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % m
+        };
+        for (duration_ms, n) in [(60_000u64, 10usize), (1_000, 1), (7_000, 7)] {
+            let width = duration_ms / n as u64;
+            let mut w = Window::new(WindowKind::Time { duration_ms, buckets: n as u32 }, 5_000);
+            let mut head = (5_000 / width) as i64;
+            let mut calls: Vec<(i64, Totals)> = Vec::new();
+            let mut lats: Vec<(i64, u64)> = Vec::new();
+            let mut now = 5_000u64;
+            for step in 0..3_000 {
+                now += match rnd(100) {
+                    0 => duration_ms * 3, // a long pause
+                    1..=20 => width,
+                    _ => rnd(width / 4 + 1),
+                };
+                let at = now.saturating_sub(if rnd(4) == 0 { rnd(duration_ms + width) } else { 0 }); // some late
+                head = head.max((at / width) as i64);
+                let e = (at / width) as i64;
+                let inside = e > head - n as i64;
+                match rnd(10) {
+                    0 if step % 97 == 0 => {
+                        w.clear(now);
+                        head = (now / width) as i64;
+                        calls.clear();
+                        lats.clear();
+                    }
+                    0..=5 => {
+                        let (failure, slow, k) = (rnd(3) == 0, rnd(5) == 0, 1 + rnd(50));
+                        w.record(at, failure, slow, k);
+                        if inside {
+                            calls.push((e, Totals::of(failure, slow, k)));
+                        }
+                    }
+                    _ => {
+                        let us = [rnd(10), 900 + rnd(200), 20_000 + rnd(80_000), rnd(1 << 40)][rnd(4) as usize];
+                        w.record_latency(at, us);
+                        if inside {
+                            lats.push((e, us));
+                        }
+                    }
+                }
+                head = head.max((now / width) as i64);
+                let live = |ep: i64| ep > head - n as i64;
+                let mut want = Totals::default();
+                calls.iter().filter(|c| live(c.0)).for_each(|c| want.add(&c.1));
+                assert_eq!(w.totals(now), want, "step {step}");
+                let mut h = Histogram::default();
+                let mut max = 0;
+                for &(_, us) in lats.iter().filter(|l| live(l.0)) {
+                    h.add(us);
+                    max = max.max(us);
+                }
+                assert_eq!(w.latency(now), h.summary(max), "step {step}");
+            }
+        }
     }
 }
