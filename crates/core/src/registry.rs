@@ -509,7 +509,7 @@ pub fn stats(circuit_id: u32, now: u64) -> Result<FullStats, RegistryError> {
         name: e.name.to_string(),
         stats: m.stats(now),
         config: m.config.clone(),
-        transition_counts: m.transition_counts,
+        transition_counts: m.transition_counts(),
     }))
 }
 
@@ -531,7 +531,7 @@ pub fn each_stats(now: u64, mut f: impl FnMut(&CircuitEntry, &Stats, &Config, &[
         inner.machine.refresh(now);
         let st = inner.machine.stats(now);
         e.publish(inner, now);
-        f(&e, &st, &inner.machine.config, &inner.machine.transition_counts);
+        f(&e, &st, &inner.machine.config, &inner.machine.transition_counts());
     }
 }
 

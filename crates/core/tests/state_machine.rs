@@ -458,8 +458,8 @@ fn reset_zeroes_counters_and_window_but_keeps_the_transition_history() {
     assert_eq!(s.latency.count, 0);
     assert_eq!((s.consecutive_failures, s.consecutive_successes), (0, 0));
     assert_eq!((s.last_failure_at, s.last_success_at), (None, None));
-    assert_eq!(c.transition_counts[0][1], 1);
-    assert_eq!(c.transition_counts[1][0], 1);
+    assert_eq!(c.transition_counts()[0][1], 1);
+    assert_eq!(c.transition_counts()[1][0], 1);
     // a reset of a CLOSED circuit is no transition, but still empties it
     ok(&mut c, T0 + 4);
     assert_eq!(c.reset(T0 + 5), None);
@@ -601,7 +601,7 @@ fn transition_log_seq_and_counts() {
     let seqs: Vec<u64> = c.transitions_since(3).map(|t| t.seq).collect();
     assert_eq!(seqs, vec![4, 5]);
     assert_eq!(c.transitions_since(5).count(), 0);
-    let tc = c.transition_counts;
+    let tc = c.transition_counts();
     assert_eq!(tc[State::Closed as usize][State::Open as usize], 1);
     assert_eq!(tc[State::Open as usize][State::HalfOpen as usize], 2);
     assert_eq!(tc[State::HalfOpen as usize][State::Open as usize], 1);
@@ -619,8 +619,8 @@ fn transition_log_keeps_the_last_32() {
     assert_eq!(c.seq(), 40);
     let seqs: Vec<u64> = c.transitions_since(0).map(|t| t.seq).collect();
     assert_eq!(seqs, (9..=40).collect::<Vec<_>>());
-    assert_eq!(c.transition_counts[0][1], 20);
-    assert_eq!(c.transition_counts[1][0], 20);
+    assert_eq!(c.transition_counts()[0][1], 20);
+    assert_eq!(c.transition_counts()[1][0], 20);
 }
 
 // ---- success_could_trip (the eager mode) ---------------------------------------------------
