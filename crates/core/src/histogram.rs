@@ -6,9 +6,9 @@
 //! Only the range of bins between the smallest and the largest sample ever recorded is stored
 //! (a dependency's latencies span a few powers of two: 20–30 bins, not 128), and nothing
 //! before the first sample: bounded by 128 counters, and by what the traffic actually spans.
-//! A circuit holds one of these for its lifetime latencies, and one per count window; a time
-//! window keeps its buckets' bins together in one matrix (`window_latency.rs`), which shares
-//! the bins and the percentile walk defined here.
+//! A circuit with a count window holds two of these (the window's and the lifetime's); one
+//! with a time window keeps its buckets', the window's and the lifetime's bins together in one
+//! matrix (`window_latency.rs`), which shares the bins and the percentile walk defined here.
 
 pub const BINS: usize = 128;
 
@@ -91,6 +91,11 @@ pub struct LatencySummary {
 }
 
 impl Histogram {
+    /// A histogram of `count` samples summing to `sum_us`, with counts `bins` from bin `lo`.
+    pub(crate) fn from_parts(lo: u32, bins: Box<[u32]>, count: u64, sum_us: u64) -> Histogram {
+        Histogram { bins, lo, count, sum_us }
+    }
+
     /// The counter of `bin`, growing the stored range to include it.
     fn slot(&mut self, bin: usize) -> &mut u32 {
         let (lo, len) = (self.lo as usize, self.bins.len());

@@ -516,7 +516,7 @@ pub fn stats(circuit_id: u32, now: u64) -> Result<FullStats, RegistryError> {
 /// The circuit's latency histogram since creation or reset (Prometheus's cumulative view).
 pub fn lifetime_latency(circuit_id: u32, now: u64) -> Result<crate::histogram::Histogram, RegistryError> {
     let e = circuit(circuit_id)?;
-    Ok(e.with(now, |m, _| m.lifetime_latency.clone()))
+    Ok(e.with(now, |m, _| m.lifetime_latency()))
 }
 
 /// Calls `f` with the stats of every registered circuit, in id order, taking the registry's

@@ -171,8 +171,6 @@ pub struct Circuit {
     last_success_at: Option<u64>,
     history: Option<Box<History>>,
     seq: u64,
-    /// Every latency sample since creation or reset (Prometheus histograms are cumulative).
-    pub lifetime_latency: Histogram,
 }
 
 /// Everything `getStats()` reports that the machine knows.
@@ -221,7 +219,6 @@ impl Circuit {
             last_success_at: None,
             history: None,
             seq: 0,
-            lifetime_latency: Histogram::default(),
         }
     }
 
@@ -239,6 +236,11 @@ impl Circuit {
 
     pub fn seq(&self) -> u64 {
         self.seq
+    }
+
+    /// Every latency sample since creation or reset (Prometheus histograms are cumulative).
+    pub fn lifetime_latency(&self) -> Histogram {
+        self.window.lifetime_latency()
     }
 
     /// Transitions by [from][to] since creation, for Prometheus.
@@ -476,7 +478,7 @@ impl Circuit {
     }
 
     pub fn record_latency(&mut self, at_ms: u64, us: u64) {
-        self.lifetime_latency.add(us);
+        // the window keeps the lifetime's samples too (see `Window::lifetime_latency`)
         self.window.record_latency(at_ms, us);
     }
 
@@ -573,7 +575,7 @@ impl Circuit {
         }
         self.non_voting = [0; 3];
         self.counters = Counters::default();
-        self.lifetime_latency.clear();
+        self.window.clear_lifetime();
         self.consecutive_failures = 0;
         self.consecutive_successes = 0;
         self.last_failure_at = None;

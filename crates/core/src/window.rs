@@ -93,10 +93,31 @@ impl Window {
         }
     }
 
+    /// Empties the window; the lifetime latencies stay.
     pub fn clear(&mut self, now_ms: u64) {
         match self {
             Window::Count(w) => w.clear(),
             Window::Time(w) => w.clear(now_ms),
+        }
+    }
+
+    /// Every latency sample since creation or `clear_lifetime` (Prometheus's cumulative
+    /// histogram), window or not. Kept here because a time window stores them with its own.
+    pub fn lifetime_latency(&self) -> Histogram {
+        match self {
+            Window::Count(w) => w.lifetime.clone(),
+            Window::Time(w) => w.lat.lifetime(w.life_count, w.life_sum_us),
+        }
+    }
+
+    pub fn clear_lifetime(&mut self) {
+        match self {
+            Window::Count(w) => w.lifetime.clear(),
+            Window::Time(w) => {
+                w.lat.clear_lifetime();
+                w.life_count = 0;
+                w.life_sum_us = 0;
+            }
         }
     }
 
@@ -134,6 +155,8 @@ pub struct CountWindow {
     lat_head: usize,
     lat_len: usize,
     hist: Histogram,
+    /// Every sample since creation or `clear_lifetime`.
+    lifetime: Histogram,
 }
 
 impl CountWindow {
@@ -147,6 +170,7 @@ impl CountWindow {
             lat_head: 0,
             lat_len: 0,
             hist: Histogram::default(),
+            lifetime: Histogram::default(),
         }
     }
 
@@ -169,6 +193,7 @@ impl CountWindow {
     }
 
     fn record_latency(&mut self, us: u64) {
+        self.lifetime.add(us);
         let cap = self.ring.len().min(4096);
         if self.lat_ring.is_empty() {
             self.lat_ring = vec![0; cap];
@@ -223,9 +248,13 @@ pub struct TimeWindow {
     head: i64,
     buckets: Box<[Bucket]>,
     totals: Totals,
-    /// The window's latency samples: how many, their sum, and their bins per bucket.
+    /// The window's latency samples: how many, their sum; their bins per bucket are in `lat`.
     lat_count: u64,
     lat_sum_us: u64,
+    /// The lifetime's samples (see `Window::lifetime_latency`): how many, their sum; their
+    /// bins are in `lat` too.
+    life_count: u64,
+    life_sum_us: u64,
     lat: BucketHistograms,
 }
 
@@ -239,6 +268,8 @@ impl TimeWindow {
             totals: Totals::default(),
             lat_count: 0,
             lat_sum_us: 0,
+            life_count: 0,
+            life_sum_us: 0,
             lat: BucketHistograms::new(n),
         }
     }
@@ -294,14 +325,17 @@ impl TimeWindow {
     }
 
     fn record_latency(&mut self, at_ms: u64, us: u64) {
-        if let Some(i) = self.bucket_at(at_ms) {
+        let bucket = self.bucket_at(at_ms);
+        if let Some(i) = bucket {
             let b = &mut self.buckets[i];
             b.lat_sum_us = b.lat_sum_us.saturating_add(us);
             b.lat_max_us = b.lat_max_us.max(us);
-            self.lat.add(i, us);
             self.lat_count += 1;
             self.lat_sum_us = self.lat_sum_us.saturating_add(us);
         }
+        self.lat.add(bucket, us);
+        self.life_count += 1;
+        self.life_sum_us = self.life_sum_us.saturating_add(us);
     }
 
     fn latency(&self) -> LatencySummary {
@@ -310,13 +344,13 @@ impl TimeWindow {
         LatencySummary::of(self.lat_count, self.lat_sum_us, max, q)
     }
 
-    /// Empty, with `epoch` as the newest bucket; allocations stay.
+    /// Empty, with `epoch` as the newest bucket; the lifetime's latencies and the allocations stay.
     fn empty(&mut self, epoch: i64) {
         self.buckets.fill(Bucket::default());
         self.totals = Totals::default();
         self.lat_count = 0;
         self.lat_sum_us = 0;
-        self.lat.clear();
+        self.lat.clear_window();
         self.head = epoch;
     }
 
@@ -390,7 +424,8 @@ mod tests {
 
     /// A time window agrees, after every step, with a model that keeps every call and sample
     /// with its epoch and looks at those of the last `n` epochs: counts and the latency summary
-    /// (exactly: the same bins), through late records, aging, long pauses and clears.
+    /// (exactly: the same bins), through late records, aging, long pauses and clears; and its
+    /// lifetime latencies with one that keeps every sample.
     #[test]
     fn time_window_matches_a_model_that_keeps_every_sample() {
         let mut seed = 0x2545_F491_4F6C_DD1Du64;
@@ -406,6 +441,7 @@ mod tests {
             let mut head = (5_000 / width) as i64;
             let mut calls: Vec<(i64, Totals)> = Vec::new();
             let mut lats: Vec<(i64, u64)> = Vec::new();
+            let mut life = Histogram::default(); // every sample: a window clear keeps them
             let mut now = 5_000u64;
             for step in 0..3_000 {
                 now += match rnd(100) {
@@ -434,6 +470,7 @@ mod tests {
                     _ => {
                         let us = [rnd(10), 900 + rnd(200), 20_000 + rnd(80_000), rnd(1 << 40)][rnd(4) as usize];
                         w.record_latency(at, us);
+                        life.add(us);
                         if inside {
                             lats.push((e, us));
                         }
@@ -451,6 +488,9 @@ mod tests {
                     max = max.max(us);
                 }
                 assert_eq!(w.latency(now), h.summary(max), "step {step}");
+                let l = w.lifetime_latency();
+                assert_eq!((l.count(), l.sum_us()), (life.count(), life.sum_us()), "step {step}");
+                assert!(l.bins().iter().eq(life.bins().iter()), "step {step}");
             }
         }
     }
