@@ -26,6 +26,7 @@ const options = require('./options.js')
 const { laneFor, track, localsOf, localNamed, syncAll, nameOf, pruneNames, isEnabled } = require('./breaker/instances.js')
 const { Admission, never, noop, unusable } = require('./breaker/admission.js')
 const { Timed } = require('./breaker/timed.js')
+const { deadlinesFor } = require('./deadlines.js')
 const { Outcomes } = require('./breaker/outcomes.js')
 const { Events, EVENTS, PER_CALL_EVENTS } = require('./breaker/events.js')
 const { Control, statsObject, linkStore } = require('./breaker/control.js')
@@ -94,10 +95,9 @@ class CircuitBreaker {
     this._seq = Atomics.load(this._C, this._ci + S.SEQ)
     this._n = 0
     this._listeners = null
-    // The deadline queue of the breaker's own timeout, and (a Map, made when first needed)
-    // those of per-call timeouts.
-    this._dl = null
-    this._deadlines = null
+    // The deadline queue of the breaker's own timeout (shared by the thread's breakers of that
+    // timeout, see lib/deadlines.js).
+    this._dl = o.timeout > 0 ? deadlinesFor(o.timeout) : null
     // The open-circuit error shared by the fallback calls of one open period (see _periodError).
     this._pErr = null
     this._disposed = false
