@@ -8,6 +8,7 @@
 const { CircuitBreakerTimeoutError } = require('../errors.js')
 const { deadlinesFor, monoNow } = require('../deadlines.js')
 const { never, noop, unusable, reasonOf } = require('./admission.js')
+const S = require('../shared.js')
 
 // `new Promise(exec)` with a shared executor: no closure per call.
 let R = null
@@ -69,7 +70,8 @@ class Timed {
     const now = monoNow()
     const d = new Promise(exec)
     const q = timeoutMs === this._timeout ? this._dl : deadlinesFor(timeoutMs)
-    const call = new TimedCall(this, q, probe, t0, timeoutMs, now + timeoutMs, this._seqNow(), fb)
+    // the generation read plainly, as the fast path reads it (see lib/breaker.js)
+    const call = new TimedCall(this, q, probe, t0, timeoutMs, now + timeoutMs, this._C[this._ci + S.SEQ], fb)
     q.add(call)
     let p
     try {
