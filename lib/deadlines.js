@@ -1,11 +1,14 @@
 'use strict'
 // Per-call timeouts without a timer per call.
 //
-// A setTimeout + clearTimeout pair costs ~450 ns, more than the whole breaker. All calls of
-// one breaker share one timeout value, so their deadlines come in the order the calls start:
-// a FIFO queue is already sorted. One unref'd timer waits for the oldest deadline; calls that
-// settle are only marked done and drop off the queue's head as it advances. The timer is
-// unref'd, so pending deadlines never keep a process alive.
+// A setTimeout + clearTimeout pair costs ~450 ns, more than the whole breaker. Calls with the
+// same timeout value have their deadlines in the order the calls start, so a FIFO queue of
+// them is already sorted. One queue per timeout value serves every breaker of the thread (not
+// one per breaker: a process with a breaker per tenant would otherwise keep a Timeout, a queue
+// and the last settled call per breaker, ~500 B each, and thousands of armed timers). One
+// unref'd timer waits for the oldest deadline; calls that settle are only marked done and drop
+// off the queue's head as it advances. The timer is unref'd, so pending deadlines never keep a
+// process alive.
 //
 // Deadlines are on performance.now(): monotonic (a wall-clock step, forward or back, moves
 // none of them) and the clock libuv's timers run on (CLOCK_MONOTONIC, which keeps counting
@@ -14,19 +17,36 @@
 // `performance.now` property lookup and brand check cost more than the clock read.
 const monoNow = performance.now.bind(performance)
 
+// The queues of this thread by timeout value. A queue leaves the map when it drains, so timeouts
+// computed per call (from a Lambda's remaining time, say) leave nothing behind; a breaker keeps
+// the queue of its own timeout (see deadlinesFor's callers), which only costs a second queue
+// for that value should the map have dropped it meanwhile.
+const queues = new Map()
+
+/** The queue of calls with a timeout of `timeoutMs`. */
+function deadlinesFor(timeoutMs) {
+  let q = queues.get(timeoutMs)
+  if (q === undefined) {
+    q = new Deadlines(timeoutMs)
+    queues.set(timeoutMs, q)
+  }
+  return q
+}
+
 class Deadlines {
-  /** @param {{ _expire(call: object): void }} owner told of each call whose deadline passed */
-  constructor(owner) {
+  constructor(timeoutMs) {
+    this.timeoutMs = timeoutMs
     this.queue = []
     this.head = 0
     this.live = 0
     this.timer = null
-    // the breaker itself, not a closure over it: one object less per breaker
-    this.owner = owner
     this.fire = this.fire.bind(this)
   }
 
-  /** `call` needs `deadline` (monoNow() ms) and `done` (false until it settles). */
+  /**
+   * `call` needs `deadline` (monoNow() ms), `done` (false until it settles) and `owner` (told
+   * by `_expire(call)` when the deadline passes first).
+   */
   add(call) {
     const q = this.queue
     // Calls mostly finish in the order they started: settled ones at the head go now.
@@ -60,6 +80,9 @@ class Deadlines {
     this.timer = null
     const now = monoNow()
     const q = this.queue
+    // The queue serves every breaker of the thread: should one call's expiry throw, the others
+    // still expire and the timer is still re-armed; the first error is thrown after that.
+    let failed = null
     while (this.head < q.length) {
       const c = q[this.head]
       if (!c.done && c.deadline > now) break
@@ -67,16 +90,22 @@ class Deadlines {
       if (!c.done) {
         c.done = true
         this.live--
-        this.owner._expire(c)
+        try {
+          c.owner._expire(c)
+        } catch (e) {
+          if (failed === null) failed = { e }
+        }
       }
     }
     if (this.head === q.length) {
       this.queue = []
       this.head = 0
+      if (queues.get(this.timeoutMs) === this) queues.delete(this.timeoutMs)
     } else {
       this.arm(q[this.head].deadline)
     }
+    if (failed !== null) throw failed.e
   }
 }
 
-module.exports = { Deadlines, monoNow }
+module.exports = { deadlinesFor, monoNow }

@@ -113,7 +113,10 @@ class Outcomes {
     const L = this._L
     const li = this._li
     this._LF[(li + S.LAST_FAIL) >> 1] = c === Infinity ? native.now() : c
-    Atomics.store(L, li + S.FAIL_AT_OK, Atomics.load(L, li + S.OK))
+    // Plain accesses where they suffice (as on the success path, see lib/breaker.js): OK is
+    // this thread's own counter, and the Atomics.add after the store is a full barrier, so
+    // whoever drains the new failure sees the store too.
+    L[li + S.FAIL_AT_OK] = L[li + S.OK]
     Atomics.add(L, li + S.FAIL, 1)
     return true
   }

@@ -3,11 +3,12 @@
 // AbortSignal (`options.signal`). Such a call must be able to reject at its deadline (or the
 // caller's abort) even if the action's promise never settles, so it returns a promise of its
 // own, settled by whichever comes first; the deadline queues (lib/deadlines.js) time out the
-// overdue ones, one shared timer per breaker and timeout value.
+// overdue ones, one shared timer per timeout value for every breaker of the thread.
 
 const { CircuitBreakerTimeoutError } = require('../errors.js')
-const { Deadlines, monoNow } = require('../deadlines.js')
+const { deadlinesFor, monoNow } = require('../deadlines.js')
 const { never, noop, unusable, reasonOf } = require('./admission.js')
+const S = require('../shared.js')
 
 // `new Promise(exec)` with a shared executor: no closure per call.
 let R = null
@@ -18,7 +19,9 @@ function exec(resolve, reject) {
 }
 
 class TimedCall {
-  constructor(queue, probe, t0, timeoutMs, deadline, gen, fb) {
+  constructor(owner, queue, probe, t0, timeoutMs, deadline, gen, fb) {
+    // the breaker (its _expire is called if the deadline passes first)
+    this.owner = owner
     this.queue = queue
     this.probe = probe
     this.t0 = t0
@@ -39,12 +42,14 @@ class TimedCall {
   /**
    * Marks the call settled, and returns its resolve function after letting go of what it holds
    * (read `reject` before, if needed):
-   * a settled call can wait in its queue until the breaker's next call (or its deadline), and
-   * must not keep the caller's promise, or the action's AbortController, alive that long.
+   * a settled call can wait in its queue until the next call of its timeout value (or its
+   * deadline), and must not keep the caller's promise, the action's AbortController, or its
+   * breaker (disposed meanwhile, perhaps) alive that long.
    */
   finish() {
     this.done = true
     this.queue.settled()
+    this.owner = null
     const resolve = this.resolve
     this.resolve = noop
     this.reject = noop
@@ -57,15 +62,16 @@ class TimedCall {
 const NO_DEADLINE = { settled: noop }
 
 class Timed {
-  /** A call with a deadline; one shared timer per breaker and timeout value. */
+  /** A call with a deadline; one shared timer per timeout value. */
   _runTimed(action, probe, t0, timeoutMs, fb) {
     // An exact clock, not the coarse one: a starved clock thread must never make a call time
     // out early. A monotonic one (see lib/deadlines.js), not Date.now(): a step of the wall
     // clock must move no deadline.
     const now = monoNow()
     const d = new Promise(exec)
-    const q = timeoutMs === this._timeout && this._dl !== null ? this._dl : this._deadlinesFor(timeoutMs)
-    const call = new TimedCall(q, probe, t0, timeoutMs, now + timeoutMs, this._seqNow(), fb)
+    const q = timeoutMs === this._timeout ? this._dl : deadlinesFor(timeoutMs)
+    // the generation read plainly, as the fast path reads it (see lib/breaker.js)
+    const call = new TimedCall(this, q, probe, t0, timeoutMs, now + timeoutMs, this._C[this._ci + S.SEQ], fb)
     q.add(call)
     let p
     try {
@@ -101,8 +107,8 @@ class Timed {
       return this._notRun(action, Promise.reject(reasonOf(signal)))
     }
     const d = new Promise(exec)
-    const q = timeoutMs === 0 ? NO_DEADLINE : timeoutMs === this._timeout && this._dl !== null ? this._dl : this._deadlinesFor(timeoutMs)
-    const call = new TimedCall(q, probe, t0, timeoutMs, monoNow() + timeoutMs, undefined, fb)
+    const q = timeoutMs === 0 ? NO_DEADLINE : timeoutMs === this._timeout ? this._dl : deadlinesFor(timeoutMs)
+    const call = new TimedCall(this, q, probe, t0, timeoutMs, monoNow() + timeoutMs, undefined, fb)
     const ctrl = (call.ctrl = new AbortController())
     const cancel = () => this._cancel(call, reasonOf(signal))
     signal.addEventListener('abort', cancel)
@@ -142,21 +148,6 @@ class Timed {
     ctrl.abort(reason)
     this._countIgnored(call.probe)
     reject(reason)
-  }
-
-  /** The deadline queue of `timeoutMs`: the breaker's own timeout's in _dl, others in a Map made when needed. */
-  _deadlinesFor(timeoutMs) {
-    if (timeoutMs === this._timeout) {
-      if (this._dl === null) this._dl = new Deadlines(this)
-      return this._dl
-    }
-    if (this._deadlines === null) this._deadlines = new Map()
-    let q = this._deadlines.get(timeoutMs)
-    if (q === undefined) {
-      q = new Deadlines(this)
-      this._deadlines.set(timeoutMs, q)
-    }
-    return q
   }
 
   _timedOk(call, v) {
