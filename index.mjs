@@ -1,5 +1,10 @@
 // ESM entry: the same objects as the CommonJS entry (one set of classes, one registry).
-import cjs from './index.js'
+// Loaded with `require`, not `import cjs from './index.js'`: importing a CommonJS module makes
+// Node scan its source for export names (cjs-module-lexer), which on the bundled entry cost
+// more than the rest of the import together (~15 ms and ~7 MiB on Node 20).
+import { createRequire } from 'node:module'
+
+const cjs = createRequire(import.meta.url)('./index.js')
 
 export const {
   CircuitBreaker,

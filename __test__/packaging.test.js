@@ -134,6 +134,50 @@ const b = new CircuitBreaker({ name: 'cjs', logger: null, consecutiveFailures: 1
   assert.equal(out.binary, fs.realpathSync(path.join(staged.app, 'node_modules', `${BIN}-${hostPlatform()}`, `${BIN}.${hostPlatform()}.node`)))
 })
 
+// Issue 16 (cold start): the import reads one file of the package (the bundled entry, see
+// scripts/bundle.js) and opens the binary only when something needs it; the modules loaded
+// later from their own files (retry, decorators) share the entry's classes and registry.
+test('the import reads one file and no binary; later modules share its classes', () => {
+  fs.writeFileSync(path.join(staged.app, 'consumer-load.cjs'), `
+const path = require('node:path')
+const Module = require('node:module')
+const rel = (f) => path.relative(path.join(__dirname, 'node_modules'), f).split(path.sep).join('/')
+// the files Node reads and compiles (or opens, for a binary) from here on
+let read = []
+for (const ext of ['.js', '.node']) {
+  const real = Module._extensions[ext]
+  Module._extensions[ext] = function (m, f) { read.push(rel(f)); return real.call(this, m, f) }
+}
+const fresh = () => { const r = read; read = []; return r }
+const bw = require('breakwater')
+const atImport = fresh()
+const b = new bw.CircuitBreaker({ name: 'load', logger: null })
+const atFirstBreaker = fresh()
+;(async () => {
+  await b.execute(async () => 1)
+  const e = await bw.retry(() => Promise.reject(new Error('x')), { retries: 1, backoff: { initialMs: 1 } }).catch((x) => x)
+  const { circuitBreaker } = require('breakwater/decorators')
+  const guarded = circuitBreaker(b)(async () => 2, { kind: 'method', name: 'm' })
+  await guarded()
+  console.log(JSON.stringify({ atImport, atFirstBreaker, exhausted: e instanceof bw.RetryExhaustedError, calls: bw.getAllCircuitBreakerStats().load.totalRequests, same: bw.getCircuitBreaker('load') === b }))
+})()
+`)
+  const { atImport, atFirstBreaker, ...rest } = JSON.parse(run('node', ['consumer-load.cjs'], 'load consumer'))
+  assert.deepEqual(atImport, [`${BIN}/index.js`])
+  assert.deepEqual(atFirstBreaker, [`${BIN}-${hostPlatform()}/${BIN}.${hostPlatform()}.node`])
+  assert.deepEqual(rest, { exhausted: true, calls: 2, same: true })
+})
+
+test('the entry shares its classes with a deep entry loaded before it', () => {
+  fs.writeFileSync(path.join(staged.app, 'consumer-deep.cjs'), `
+const { circuitBreaker } = require('breakwater/decorators')
+const { CircuitBreaker, getAllCircuitBreakerStats } = require('breakwater')
+const b = new CircuitBreaker({ name: 'deep', logger: null })
+circuitBreaker(b)(async () => 1, { kind: 'method', name: 'm' })().then(() => console.log(JSON.stringify({ calls: getAllCircuitBreakerStats().deep.totalRequests })))
+`)
+  assert.deepEqual(JSON.parse(run('node', ['consumer-deep.cjs'], 'deep-entry consumer')), { calls: 1 })
+})
+
 test('an ESM consumer works (named and default imports, one set of classes)', () => {
   fs.writeFileSync(path.join(staged.app, 'consumer.mjs'), `
 import { CircuitBreaker, CircuitState, CircuitBreakerTimeoutError, emitEmf } from 'breakwater'

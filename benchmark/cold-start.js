@@ -8,6 +8,8 @@
 // Variants:
 //   require   `node -e "require(X)"`: the whole process (wall time), and inside it the time
 //             and resident memory the `require` added
+//   import    the same as an ES module (`node --input-type=module -e "await import(X)"`), the
+//             way most Lambda functions are written now
 //   first     require + create a breaker + the first call: time from process start to the
 //             first result (`performance.now()`), and the memory the breaker and call added
 //   bundle    a Lambda-style handler bundled with esbuild as the README documents
@@ -54,6 +56,12 @@ function requireScript (lib) {
     '__out({ rss0: r0, rss1: __m(), t0, t1 })'
 }
 
+function importScript (lib) {
+  if (!lib) return `${REPORT} const r0 = __m(); __out({ rss0: r0, rss1: r0, t0: 0, t1: 0 })`
+  return `${REPORT} const r0 = __m(); const t0 = performance.now(); await import(${JSON.stringify(lib)}); const t1 = performance.now(); ` +
+    '__out({ rss0: r0, rss1: __m(), t0, t1 })'
+}
+
 function firstScript (lib) {
   const u = USE[lib]
   return `${REPORT} const r0 = __m(); ${u.import}; const r1 = __m(); const b = ${u.make}; ` +
@@ -97,8 +105,9 @@ function stage (dir) {
 }
 
 function spawn (app, code) {
+  const args = code.esm ? ['--input-type=module', '-e', code.esm] : ['-e', code]
   const t0 = process.hrtime.bigint()
-  const p = spawnSync(process.execPath, ['-e', code], { cwd: app, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } })
+  const p = spawnSync(process.execPath, args, { cwd: app, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } })
   const wallMs = Number(process.hrtime.bigint() - t0) / 1e6
   const line = (p.stdout || '').split('\n').find((l) => l.startsWith('COLD '))
   if (p.status !== 0 || !line) {
@@ -112,9 +121,10 @@ async function runColdStart ({ rounds }, { median, log }) {
   try {
     let st
     try { st = stage(dir) } catch (err) { return { error: `staging the app: ${firstLine(err)}` } }
-    const variants = { 'require:node': requireScript(null) }
+    const variants = { 'require:node': requireScript(null), 'import:node': { esm: importScript(null) } }
     for (const lib of LIBS) {
       variants[`require:${lib}`] = requireScript(lib)
+      variants[`import:${lib}`] = { esm: importScript(lib) }
       variants[`first:${lib}`] = firstScript(lib)
       variants[`bundle:${lib}`] = bundleRunner(st.bundles[lib])
     }
@@ -137,7 +147,10 @@ async function runColdStart ({ rounds }, { median, log }) {
         wallMs: med(`require:${lib}`, (x) => x.wallMs),
         importMs: med(`require:${lib}`, (x) => x.t1 - x.t0),
         importRss: med(`require:${lib}`, (x) => x.rss1 - x.rss0),
-        maxRss: med(`require:${lib}`, (x) => x.maxRss)
+        maxRss: med(`require:${lib}`, (x) => x.maxRss),
+        esmWallMs: med(`import:${lib}`, (x) => x.wallMs),
+        esmImportMs: med(`import:${lib}`, (x) => x.t1 - x.t0),
+        esmImportRss: med(`import:${lib}`, (x) => x.rss1 - x.rss0)
       }
       if (lib === 'node') continue
       Object.assign(out.figures[lib], {
@@ -149,15 +162,15 @@ async function runColdStart ({ rounds }, { median, log }) {
       })
     }
     const f = out.figures
-    log('  cold start (medians): ' + ['node', ...LIBS].map((l) => `${l} ${f[l].wallMs.toFixed(1)} ms` +
-      (l === 'node' ? '' : ` (import ${f[l].importMs.toFixed(1)} ms, +${(f[l].importRss / 2 ** 20).toFixed(2)} MiB; first result ${f[l].firstMs.toFixed(1)} ms, +${(f[l].firstRss / 2 ** 20).toFixed(2)} MiB; bundle ${f[l].bundleMs.toFixed(1)} ms)`)).join(', '))
+    log('  cold start (medians): ' + ['node', ...LIBS].map((l) => `${l} ${f[l].wallMs.toFixed(1)} ms, ESM ${f[l].esmWallMs.toFixed(1)} ms` +
+      (l === 'node' ? '' : ` (require ${f[l].importMs.toFixed(1)} ms, +${(f[l].importRss / 2 ** 20).toFixed(2)} MiB; first result ${f[l].firstMs.toFixed(1)} ms, +${(f[l].firstRss / 2 ** 20).toFixed(2)} MiB; bundle ${f[l].bundleMs.toFixed(1)} ms)`)).join(', '))
     return out
   } finally {
     fs.rmSync(dir, { recursive: true, force: true })
   }
 }
 
-const GOALS16 = { importVsOpossum: 1.0, firstVsOpossum: 1.0, bundleVsOpossum: 1.0, importRssMiB: 1, firstRssMiB: 1.5 }
+const GOALS16 = { importVsOpossum: 1.0, esmVsOpossum: 1.0, firstVsOpossum: 1.0, bundleVsOpossum: 1.0, importRssMiB: 1, firstRssMiB: 1.5 }
 
 /** Issue 16's goals, in the shape of bench.js's goal rows. */
 function coldGoals (C, ratioGoal) {
@@ -171,6 +184,7 @@ function coldGoals (C, ratioGoal) {
   })
   return [
     ratioGoal({ id: 'cold-require', label: 'whole process `node -e "require(X)"`', value: bw.wallMs, ref: op.wallMs, alt: f.cockatiel.wallMs, refLabel: "opossum's", limit: GOALS16.importVsOpossum, unit: 'ms' }),
+    ratioGoal({ id: 'cold-import', label: 'whole process `node --input-type=module -e "await import(X)"`', value: bw.esmWallMs, ref: op.esmWallMs, alt: f.cockatiel.esmWallMs, refLabel: "opossum's", limit: GOALS16.esmVsOpossum, unit: 'ms' }),
     ratioGoal({ id: 'cold-first', label: 'time to first result (require + new breaker + first call), from process start', value: bw.firstMs, ref: op.firstMs, alt: f.cockatiel.firstMs, refLabel: "opossum's", limit: GOALS16.firstVsOpossum, unit: 'ms' }),
     ratioGoal({ id: 'cold-bundle', label: 'esbuild-bundled handler (breakwater external): first response, from process start', value: bw.bundleMs, ref: op.bundleMs, alt: f.cockatiel.bundleMs, refLabel: "opossum's", limit: GOALS16.bundleVsOpossum, unit: 'ms' }),
     abs('cold-import-rss', 'resident memory added by the import', bw.importRss / 2 ** 20, GOALS16.importRssMiB),
@@ -189,6 +203,9 @@ function coldTable (C) {
     ['`require(X)` inside the process', (l) => (l === 'node' ? '—' : msf(f[l].importMs))],
     ['resident memory added by the import', (l) => (l === 'node' ? '—' : mib(f[l].importRss))],
     ['peak RSS of the `require` process', (l) => mib(f[l].maxRss).replace('+', '')],
+    ['whole process `node --input-type=module -e "await import(X)"` (wall)', (l) => msf(f[l].esmWallMs)],
+    ['`await import(X)` inside the process', (l) => (l === 'node' ? '—' : msf(f[l].esmImportMs))],
+    ['resident memory added by the `import`', (l) => (l === 'node' ? '—' : mib(f[l].esmImportRss))],
     ['first result (require + breaker + call), from process start', (l) => (l === 'node' ? '—' : msf(f[l].firstMs))],
     ['resident memory added by the first breaker and call', (l) => (l === 'node' ? '—' : mib(f[l].firstRss))],
     ['bundled handler: first response, from process start', (l) => (l === 'node' ? '—' : msf(f[l].bundleMs))],

@@ -29,7 +29,11 @@
 //   instances.js  (not methods) the breakers and lanes of a thread, held weakly
 
 const S = require('./shared.js')
-const { native, CLOCK, CLOCK_F64, M_CLOSED } = S
+const { native, M_CLOSED } = S
+// The coarse clock (lib/shared.js), bound when the binary is loaded.
+let CLOCK = null
+let CLOCK_F64 = 0
+S.whenLoaded(() => ({ CLOCK, CLOCK_F64 } = S))
 const options = require('./options.js')
 const { laneFor, track, localsOf, localNamed, syncAll, nameOf, pruneNames, isEnabled } = require('./breaker/instances.js')
 const { Admission, never, noop, unusable } = require('./breaker/admission.js')

@@ -1,7 +1,8 @@
 'use strict'
 // Module-level functions over every circuit of the process (all threads).
 
-const { native, STATS_LEN } = require('./shared.js')
+const S = require('./shared.js')
+const { native } = S
 const { CircuitBreaker, statsObject, localNamed, syncAll, nameOf, pruneNames, isEnabled } = require('./breaker.js')
 const options = require('./options.js')
 
@@ -19,10 +20,17 @@ function getAllCircuitBreakerStats() {
 
 // The rows of every circuit, refilled in place by native code on each read (kept between
 // calls: a fresh 350 KB array per read of 1,000 circuits cost as much as computing them).
-let rows = new Float64Array(STATS_LEN * 64)
+// Made by the first read: a row's length is known once the binary is loaded (lib/shared.js).
+let rows = null
+let STATS_LEN = 0
+S.whenLoaded(() => {
+  STATS_LEN = S.STATS_LEN
+  rows = new Float64Array(STATS_LEN * 64)
+})
 
 /** Every circuit's stats rows; returns how many numbers of `rows` are filled. */
 function readRows() {
+  if (rows === null) S.load()
   let n = native.allStatsInto(rows)
   while (n > rows.length) {
     rows = new Float64Array(Math.ceil((n * 1.25) / STATS_LEN) * STATS_LEN)

@@ -10,7 +10,11 @@
 // place an outcome is settled.
 
 const S = require('../shared.js')
-const { native, CLOCK, CLOCK_F64, M_OPEN, M_HALF_OPEN, M_FORCED_OPEN, M_DISPOSED } = S
+const { native, M_OPEN, M_HALF_OPEN, M_FORCED_OPEN, M_DISPOSED } = S
+// The coarse clock (lib/shared.js), bound when the binary is loaded.
+let CLOCK = null
+let CLOCK_F64 = 0
+S.whenLoaded(() => ({ CLOCK, CLOCK_F64 } = S))
 const options = require('../options.js')
 
 // A signal that never aborts: what an action gets when the breaker has no timeout. Made with

@@ -8,7 +8,11 @@
 // breaker's own, or another one for internal calls (see lib/breaker/admission.js).
 
 const S = require('../shared.js')
-const { native, CLOCK, CLOCK_F64, M_CLOSED, M_HALF_OPEN, M_FORCED_OPEN } = S
+const { native, M_CLOSED, M_HALF_OPEN, M_FORCED_OPEN } = S
+// The coarse clock (lib/shared.js), bound when the binary is loaded.
+let CLOCK = null
+let CLOCK_F64 = 0
+S.whenLoaded(() => ({ CLOCK, CLOCK_F64 } = S))
 const { openError } = require('../errors.js')
 
 /**
