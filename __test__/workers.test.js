@@ -96,7 +96,9 @@ test('a transition made in a worker is logged once in the process, not again by 
   const options = { name: uniq('workers-log'), timeout: 0, consecutiveFailures: 1, resetTimeout: 40 }
   const main = new CircuitBreaker({ ...options, logger })
   const r = await runWorker({ mode: 'trip', options: { ...options, logger: null }, failures: 1, logToParent: true })
-  assert.equal(r.logs.length, 1, 'the worker logged the trip')
+  // (on a loaded machine the worker's read of b.state may come after resetTimeout and log
+  // OPEN -> HALF_OPEN as well: only the trip is this test's business)
+  assert.equal(r.logs.filter((l) => /CLOSED -> OPEN/.test(String(l))).length, 1, `the worker logged the trip once: ${JSON.stringify(r.logs)}`)
   await sleep(60)
   await main.execute(() => 'probe')
   assert.equal(main.state, 'CLOSED')
@@ -108,6 +110,9 @@ test('dispose() in the main thread makes an instance in a worker reject with BRE
   const options = { name: uniq('workers-dispose'), logger: null, timeout: 0 }
   const main = new CircuitBreaker(options)
   const w = new Worker(FIXTURE, { workerData: { mode: 'dispose-then-call', options } })
+  // listened for now: a worker that posts and ends at once can emit 'exit' in the same turn as
+  // its last message, before an `await` on the message resumes
+  const exited = new Promise((r) => w.once('exit', r))
   const result = await new Promise((resolve, reject) => {
     w.on('error', reject)
     w.on('message', (m) => {
@@ -117,7 +122,7 @@ test('dispose() in the main thread makes an instance in a worker reject with BRE
       } else resolve(m)
     })
   })
-  await new Promise((r) => w.once('exit', r))
+  await exited
   assert.equal(result.code, 'BREAKWATER_DISPOSED', JSON.stringify(result))
 })
 
