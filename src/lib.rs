@@ -465,7 +465,9 @@ pub fn name_of(id: u32) -> Option<CircuitName> {
 }
 
 /// Cumulative latency histograms of every circuit since creation or reset, for Prometheus:
-/// per circuit `[count, sumMicros, bin0 … bin127]`, in the order of `allStatsInto`.
+/// per circuit `[count, sumMicros, bin0 … bin127]`, in the order of `allStatsInto`. The counts
+/// are 64-bit (they never wrap: Prometheus reads a drop as a reset); as f64 they are exact up
+/// to 2^53 samples, centuries of a busy circuit, and stay monotonic beyond.
 #[napi(catch_unwind)]
 pub fn all_latency() -> Float64Array {
     let now = ticker::touch();
@@ -475,7 +477,7 @@ pub fn all_latency() -> Float64Array {
             let h = &h;
             out.push(h.count() as f64);
             out.push(h.sum_us() as f64);
-            out.extend(h.bins().iter().map(|&n| n as f64));
+            out.extend(h.bins().iter().map(|n| n as f64));
         }
     }
     Float64Array::new(out)

@@ -9,6 +9,9 @@
 //! A circuit with a count window holds two of these (the window's and the lifetime's); one
 //! with a time window keeps its buckets', the window's and the lifetime's bins together in one
 //! matrix (`window_latency.rs`), which shares the bins and the percentile walk defined here.
+//! Bins are 32-bit; a lifetime's, which must never wrap, carry into `carries.rs`.
+
+use crate::carries::Carries;
 
 pub const BINS: usize = 128;
 
@@ -46,12 +49,14 @@ pub fn bin_value_us(bin: usize) -> f64 {
 
 #[derive(Clone, Default)]
 pub struct Histogram {
-    /// Counts of bins `lo..lo + bins.len()`; empty (and unallocated) before the first sample.
-    /// Exactly as long as the range: no spare capacity (see `grow_rows`).
+    /// Counts of bins `lo..lo + bins.len()` (their low words: the high ones are `carries`);
+    /// empty (and unallocated) before the first sample. Exactly as long as the range: no
+    /// spare capacity (see `grow_rows`).
     bins: Box<[u32]>,
     lo: u32,
     count: u64,
     sum_us: u64,
+    carries: Carries,
 }
 
 /// Adds `front` rows of zeros before and `back` after `cells`, rows being `stride` counters
@@ -69,13 +74,10 @@ pub(crate) fn grow_rows(cells: &mut Box<[u32]>, front: usize, back: usize, strid
 /// Every bin of a histogram, stored or not (see `Histogram::bins`).
 pub struct Bins<'a>(&'a Histogram);
 
-static ZERO: u32 = 0;
-
 impl<'a> Bins<'a> {
-    pub fn iter(&self) -> impl Iterator<Item = &'a u32> {
+    pub fn iter(&self) -> impl Iterator<Item = u64> + 'a {
         let h = self.0;
-        let hi = h.lo as usize + h.bins.len();
-        std::iter::repeat(&ZERO).take(h.lo as usize).chain(h.bins.iter()).chain(std::iter::repeat(&ZERO).take(BINS.saturating_sub(hi)))
+        (0..BINS).map(move |bin| h.get(bin))
     }
 }
 
@@ -91,13 +93,14 @@ pub struct LatencySummary {
 }
 
 impl Histogram {
-    /// A histogram of `count` samples summing to `sum_us`, with counts `bins` from bin `lo`.
-    pub(crate) fn from_parts(lo: u32, bins: Box<[u32]>, count: u64, sum_us: u64) -> Histogram {
-        Histogram { bins, lo, count, sum_us }
+    /// A histogram of `count` samples summing to `sum_us`, with counts `bins` (low words) and
+    /// `carries` from bin `lo`.
+    pub(crate) fn from_parts(lo: u32, bins: Box<[u32]>, carries: Carries, count: u64, sum_us: u64) -> Histogram {
+        Histogram { bins, lo, count, sum_us, carries }
     }
 
-    /// The counter of `bin`, growing the stored range to include it.
-    fn slot(&mut self, bin: usize) -> &mut u32 {
+    /// The index in `bins` of `bin`, growing the stored range to include it.
+    fn index(&mut self, bin: usize) -> usize {
         let (lo, len) = (self.lo as usize, self.bins.len());
         if len == 0 {
             self.bins = Box::new([0]);
@@ -108,23 +111,49 @@ impl Histogram {
         } else if bin >= lo + len {
             grow_rows(&mut self.bins, 0, bin + 1 - lo - len, 1);
         }
-        &mut self.bins[bin - self.lo as usize]
+        bin - self.lo as usize
     }
 
-    /// The counter of `bin` if it is in the stored range.
-    fn get_mut(&mut self, bin: usize) -> Option<&mut u32> {
-        bin.checked_sub(self.lo as usize).and_then(|i| self.bins.get_mut(i))
+    /// The count of `bin` (zero outside the stored range).
+    fn get(&self, bin: usize) -> u64 {
+        match bin.checked_sub(self.lo as usize).and_then(|i| self.bins.get(i)) {
+            Some(&low) => self.carries.count(bin, low),
+            None => 0,
+        }
+    }
+
+    /// Sets the count of `bin`, growing the stored range to include it.
+    fn set(&mut self, bin: usize, n: u64) {
+        let i = self.index(bin);
+        self.carries.set(bin, &mut self.bins[i], n);
+    }
+
+    /// The stored bins.
+    fn stored(&self) -> std::ops::Range<usize> {
+        self.lo as usize..self.lo as usize + self.bins.len()
     }
 
     pub fn add(&mut self, us: u64) {
-        *self.slot(bin_of(us)) += 1;
+        let bin = bin_of(us);
+        let i = self.index(bin);
+        self.carries.increment(bin, &mut self.bins[i]);
         self.count += 1;
         self.sum_us = self.sum_us.saturating_add(us);
     }
 
+    /// `n` samples of `us` at once: what `n` calls of `add` would do, without the wait.
+    #[cfg(test)]
+    pub(crate) fn add_many(&mut self, us: u64, n: u64) {
+        let bin = bin_of(us);
+        self.set(bin, self.get(bin) + n);
+        self.count += n;
+        self.sum_us = self.sum_us.saturating_add(us.saturating_mul(n));
+    }
+
     pub fn remove(&mut self, us: u64) {
-        if let Some(n) = self.get_mut(bin_of(us)) {
-            *n = n.saturating_sub(1);
+        let bin = bin_of(us);
+        if self.stored().contains(&bin) {
+            self.set(bin, self.get(bin).saturating_sub(1));
         }
         self.count = self.count.saturating_sub(1);
         self.sum_us = self.sum_us.saturating_sub(us);
@@ -132,9 +161,9 @@ impl Histogram {
 
     /// Removes every sample of `other` (which must be a subset of this one).
     pub fn subtract(&mut self, other: &Histogram) {
-        for (i, &b) in other.bins.iter().enumerate() {
-            if let Some(a) = self.get_mut(other.lo as usize + i) {
-                *a = a.saturating_sub(b);
+        for bin in other.stored() {
+            if self.stored().contains(&bin) {
+                self.set(bin, self.get(bin).saturating_sub(other.get(bin)));
             }
         }
         self.count = self.count.saturating_sub(other.count);
@@ -142,9 +171,10 @@ impl Histogram {
     }
 
     pub fn merge(&mut self, other: &Histogram) {
-        for (i, &b) in other.bins.iter().enumerate() {
-            if b != 0 {
-                *self.slot(other.lo as usize + i) += b;
+        for bin in other.stored() {
+            let n = other.get(bin);
+            if n != 0 {
+                self.set(bin, self.get(bin) + n);
             }
         }
         self.count += other.count;
@@ -154,6 +184,7 @@ impl Histogram {
     /// Zeroes the counts; the stored range stays (the next samples will likely need it again).
     pub fn clear(&mut self) {
         self.bins.fill(0);
+        self.carries.clear();
         self.count = 0;
         self.sum_us = 0;
     }
@@ -174,7 +205,7 @@ impl Histogram {
 
     /// Several quantiles (ascending) in one walk over the bins.
     pub fn quantiles_us<const N: usize>(&self, qs: [f64; N]) -> [f64; N] {
-        quantiles_us(self.count, qs, self.bins.iter().enumerate().map(|(i, &n)| (self.lo as usize + i, n)))
+        quantiles_us(self.count, qs, self.stored().map(|bin| (bin, self.get(bin))))
     }
 
     pub fn sum_us(&self) -> u64 {
@@ -188,7 +219,7 @@ impl Histogram {
 
 /// Quantiles `qs` (ascending) of `count` samples whose non-empty bins `rows` yields as
 /// (bin, count) in ascending bin order: one walk, shared by every histogram layout.
-pub fn quantiles_us<const N: usize>(count: u64, qs: [f64; N], rows: impl Iterator<Item = (usize, u32)>) -> [f64; N] {
+pub fn quantiles_us<const N: usize>(count: u64, qs: [f64; N], rows: impl Iterator<Item = (usize, u64)>) -> [f64; N] {
     let mut out = [0.0; N];
     if count == 0 {
         return out;
@@ -197,7 +228,7 @@ pub fn quantiles_us<const N: usize>(count: u64, qs: [f64; N], rows: impl Iterato
     let mut k = 0;
     let mut seen = 0u64;
     for (bin, n) in rows {
-        seen += n as u64;
+        seen += n;
         while k < N && seen >= ranks[k] {
             out[k] = bin_value_us(bin);
             k += 1;
@@ -278,12 +309,12 @@ mod tests {
         let samples = [5_000u64, 3, 700_000, 80, 12_000_000, 1, 5_000, 250, u64::MAX / 4]; // past the last bin, and still summable
         let mut h = Histogram::default();
         assert_eq!(h.bins().iter().count(), BINS);
-        assert!(h.bins().iter().all(|&n| n == 0));
-        let mut full = [0u32; BINS];
+        assert!(h.bins().iter().all(|n| n == 0));
+        let mut full = [0u64; BINS];
         for &us in &samples {
             h.add(us);
             full[bin_of(us)] += 1;
-            assert_eq!(h.bins().iter().copied().collect::<Vec<_>>(), full.to_vec());
+            assert_eq!(h.bins().iter().collect::<Vec<_>>(), full.to_vec());
         }
         assert!(h.bins.len() < BINS);
         let mut part = Histogram::default();
@@ -294,15 +325,15 @@ mod tests {
         sum.merge(&part);
         sum.merge(&h);
         sum.subtract(&part);
-        assert_eq!(sum.bins().iter().copied().collect::<Vec<_>>(), full.to_vec());
+        assert_eq!(sum.bins().iter().collect::<Vec<_>>(), full.to_vec());
         assert_eq!((sum.count(), sum.sum_us()), (h.count(), h.sum_us()));
         h.remove(80);
         full[bin_of(80)] -= 1;
-        assert_eq!(h.bins().iter().copied().collect::<Vec<_>>(), full.to_vec());
+        assert_eq!(h.bins().iter().collect::<Vec<_>>(), full.to_vec());
         assert_eq!(h.quantile_us(1.0), bin_value_us(BINS - 1));
         assert_eq!(h.quantile_us(0.0), bin_value_us(bin_of(1)));
         h.clear();
         assert_eq!(h.count(), 0);
-        assert!(h.bins().iter().all(|&n| n == 0));
+        assert!(h.bins().iter().all(|n| n == 0));
     }
 }

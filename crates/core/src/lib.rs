@@ -15,6 +15,7 @@
 //! which drains every lane, applies the rules and publishes the new mode.
 
 pub mod arena;
+pub mod carries;
 pub mod config;
 pub mod histogram;
 pub mod registry;

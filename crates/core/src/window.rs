@@ -106,7 +106,7 @@ impl Window {
     pub fn lifetime_latency(&self) -> Histogram {
         match self {
             Window::Count(w) => w.lifetime.clone(),
-            Window::Time(w) => w.lat.lifetime(w.life_count, w.life_sum_us),
+            Window::Time(w) => w.lat.lifetime(w.life_sum_us),
         }
     }
 
@@ -115,7 +115,6 @@ impl Window {
             Window::Count(w) => w.lifetime.clear(),
             Window::Time(w) => {
                 w.lat.clear_lifetime();
-                w.life_count = 0;
                 w.life_sum_us = 0;
             }
         }
@@ -251,9 +250,8 @@ pub struct TimeWindow {
     /// The window's latency samples: how many, their sum; their bins per bucket are in `lat`.
     lat_count: u64,
     lat_sum_us: u64,
-    /// The lifetime's samples (see `Window::lifetime_latency`): how many, their sum; their
-    /// bins are in `lat` too.
-    life_count: u64,
+    /// The sum of the lifetime's samples (see `Window::lifetime_latency`); their bins are in
+    /// `lat` too, and their count is the bins' sum.
     life_sum_us: u64,
     lat: BucketHistograms,
 }
@@ -268,7 +266,6 @@ impl TimeWindow {
             totals: Totals::default(),
             lat_count: 0,
             lat_sum_us: 0,
-            life_count: 0,
             life_sum_us: 0,
             lat: BucketHistograms::new(n),
         }
@@ -326,15 +323,15 @@ impl TimeWindow {
 
     fn record_latency(&mut self, at_ms: u64, us: u64) {
         let bucket = self.bucket_at(at_ms);
-        if let Some(i) = bucket {
+        // false for a sample older than the window, or one whose bin in the window is full
+        let in_window = self.lat.add(bucket, us);
+        if let (Some(i), true) = (bucket, in_window) {
             let b = &mut self.buckets[i];
             b.lat_sum_us = b.lat_sum_us.saturating_add(us);
             b.lat_max_us = b.lat_max_us.max(us);
             self.lat_count += 1;
             self.lat_sum_us = self.lat_sum_us.saturating_add(us);
         }
-        self.lat.add(bucket, us);
-        self.life_count += 1;
         self.life_sum_us = self.life_sum_us.saturating_add(us);
     }
 
@@ -492,6 +489,45 @@ mod tests {
                 assert_eq!((l.count(), l.sum_us()), (life.count(), life.sum_us()), "step {step}");
                 assert!(l.bins().iter().eq(life.bins().iter()), "step {step}");
             }
+        }
+    }
+
+    /// The lifetime's latencies feed Prometheus's cumulative histogram, whose counters must
+    /// never go backwards: a bin past 2^32 samples counts on (as 32-bit bins, it went back to
+    /// zero: a reset to Prometheus, and rate() broken).
+    #[test]
+    fn lifetime_latency_bins_count_past_2_pow_32() {
+        let us = 1_234;
+        let bin = crate::histogram::bin_of(us);
+        let nth = |h: &Histogram| h.bins().iter().nth(bin).unwrap();
+        for kind in [WindowKind::Count { size: 100 }, WindowKind::Time { duration_ms: 10_000, buckets: 10 }] {
+            let mut w = Window::new(kind, 0);
+            w.record_latency(0, us);
+            // what four billion more calls would leave, without the wait
+            let seed = u32::MAX as u64 - 3;
+            match &mut w {
+                Window::Count(c) => c.lifetime.add_many(us, seed),
+                Window::Time(t) => {
+                    t.lat.add_lifetime_many(us, seed);
+                    t.life_sum_us += us * seed;
+                }
+            }
+            let mut last = nth(&w.lifetime_latency());
+            assert_eq!(last, seed + 1, "{kind:?}");
+            for i in 1..=8 {
+                w.record_latency(i, us);
+                let l = w.lifetime_latency();
+                assert_eq!(nth(&l), last + 1, "{kind:?}: after {i} more samples");
+                assert_eq!(l.count(), nth(&l), "{kind:?}: the count agrees with the bins");
+                assert_eq!(l.sum_us(), us * l.count(), "{kind:?}");
+                last = nth(&l);
+            }
+            assert!(last > u32::MAX as u64 + 4, "{kind:?}");
+            assert_eq!(w.latency(8).count, 9, "{kind:?}: the window's samples are its own");
+            w.clear_lifetime();
+            assert!(w.lifetime_latency().bins().iter().all(|n| n == 0), "{kind:?}: a reset zeroes the carries too");
+            w.record_latency(9, us);
+            assert_eq!(nth(&w.lifetime_latency()), 1, "{kind:?}");
         }
     }
 }
