@@ -178,3 +178,27 @@ test('stats reflect defaults for the configuration in force', () => {
   assert.equal(s.timeout, 30_000)
   assert.equal(s.resetTimeout, 60_000)
 })
+
+test('getStats() from a listener that getStats() itself set off: each call returns its own circuit', async () => {
+  const { CircuitBreaker: CB } = require('..')
+  const a = new CB({ name: 'stats-nested-a', logger: null, timeout: 0, consecutiveFailures: 1, resetTimeout: 20 })
+  const b = new CB({ name: 'stats-nested-b', logger: null, timeout: 0 })
+  await b.execute(() => 'b1')
+  await b.execute(() => 'b2')
+  await a.execute(() => Promise.reject(new Error('down'))).catch(() => {})
+  let inner = null
+  a.on('halfOpen', () => {
+    inner = b.getStats()
+  })
+  await new Promise((r) => setTimeout(r, 40))
+  // this read moves a to HALF_OPEN (resetTimeout passed) and calls the listener, which reads b
+  const sa = a.getStats()
+  assert.ok(inner !== null, 'the listener ran inside getStats()')
+  assert.equal(inner.name, 'stats-nested-b')
+  assert.equal(inner.successCount, 2)
+  assert.equal(sa.name, 'stats-nested-a')
+  assert.equal(sa.failureCount, 1)
+  assert.equal(sa.successCount, 0)
+  a.dispose()
+  b.dispose()
+})

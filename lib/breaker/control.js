@@ -2,7 +2,8 @@
 // What a user reads and commands: the state getter, stats, open/close/halfOpen/reset, wrap,
 // dispose and toJSON; and the plain stats object built from native code's numbers.
 
-const { native, M_OPEN, M_HALF_OPEN, M_FORCED_OPEN, M_DISPOSED } = require('../shared.js')
+const S = require('../shared.js')
+const { native, M_OPEN, M_HALF_OPEN, M_FORCED_OPEN, M_DISPOSED } = S
 const options = require('../options.js')
 const { localsOf } = require('./instances.js')
 
@@ -10,6 +11,9 @@ const { localsOf } = require('./instances.js')
 let link = null
 const linkStore = (store, b) => (link || (link = require('../store/link.js'))).linkStore(store, b)
 const storeStatus = (name) => (link === null ? null : link.storeStatus(name))
+// getStats() reads native numbers into this one buffer (made once the binary has said how long
+// a row is), not into a new array per call (see stats_into in src/lib.rs).
+let STATS_BUF = null
 
 class Control {
   /** 'CLOSED' | 'OPEN' | 'HALF_OPEN'. Reading it may move OPEN to HALF_OPEN. */
@@ -38,9 +42,12 @@ class Control {
   getStats() {
     if (this._disposed) throw this._disposedError()
     const before = this._seqNow()
-    const d = native.stats(this._cid)
+    if (STATS_BUF === null) STATS_BUF = new Float64Array(S.STATS_LEN)
+    native.statsInto(this._cid, STATS_BUF)
+    // Read out before _sync: a listener it calls may read another circuit's stats into the buffer.
+    const stats = statsObject(this.name, STATS_BUF, 0, this._enabled)
     this._sync(before)
-    return statsObject(this.name, d, 0, this._enabled)
+    return stats
   }
 
   /** Forces OPEN until close()/halfOpen()/reset(); with a duration, opens like a trip. */
