@@ -42,3 +42,22 @@ test('the lazy exports are functions with their names, from CJS destructuring an
   // arguments and errors pass through the wrapper unchanged
   assert.throws(() => cjs.registerPrometheusMetrics({}), (e) => e instanceof TypeError && /registerPrometheusMetrics\(registry\)/.test(e.message))
 })
+
+test('neither the import nor a breaker and its first calls (timed, sampled) load any of Node\'s own modules but AbortController\'s', () => {
+  const out = JSON.parse(run([], `
+    const before = new Set(process.moduleLoadList)
+    const added = () => process.moduleLoadList.filter((m) => !before.has(m))
+    const bw = require('.')
+    const atImport = added()
+    const b = new bw.CircuitBreaker({ name: 'lazy-builtins', logger: null })
+    ;(async () => {
+      for (let i = 0; i < 40; i++) await b.execute(async () => i)
+      await b.execute(async () => { throw new Error('x') }).catch(() => {})
+      const afterCalls = added()
+      process.stdout.write(JSON.stringify({ atImport, afterCalls }))
+    })()
+  `))
+  // perf_hooks alone is ten internal modules and ~2 ms of a cold start (lib/deadlines.js)
+  assert.deepEqual(out.atImport, [])
+  assert.deepEqual(out.afterCalls.filter((m) => !/abort_controller/.test(m)), [])
+})

@@ -7,6 +7,7 @@
 // CircuitBreakerOpenError instead of a sleep into a known outage. The breaker's fallback
 // answers once, after the retries end (attempts run with none, see _executeWith).
 
+const { monoNow } = require('./deadlines.js')
 const { RetryExhaustedError, CircuitBreakerOpenError, CircuitBreakerTimeoutError } = require('./errors.js')
 const { num, show } = require('./options.js')
 
@@ -124,7 +125,7 @@ function raced(p, signal) {
  */
 async function loop(o, attempt, isIgnored, breaker) {
   const errors = []
-  const deadline = o.context === undefined ? Infinity : performance.now() + Number(o.context.getRemainingTimeInMillis())
+  const deadline = o.context === undefined ? Infinity : monoNow() + Number(o.context.getRemainingTimeInMillis())
   for (let n = 1; ; n++) {
     if (o.signal !== undefined && o.signal.aborted) throw new Ended(o.signal.reason, false)
     let error
@@ -144,7 +145,7 @@ async function loop(o, attempt, isIgnored, breaker) {
     // The failure may have opened the circuit: then the next attempt goes now, and is rejected.
     if (breaker !== null && breaker.state === 'OPEN') continue
     const delayMs = delayFor(o, n)
-    if (performance.now() + delayMs > deadline - LAMBDA_MARGIN_MS) {
+    if (monoNow() + delayMs > deadline - LAMBDA_MARGIN_MS) {
       throw new Ended(new RetryExhaustedError(n, errors, `gave up after ${n} attempt${n === 1 ? '' : 's'}: the Lambda invocation has no time left for another`), true)
     }
     if (o.onRetry !== null) o.onRetry({ attempt: n, error, delayMs })

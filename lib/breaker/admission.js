@@ -9,6 +9,7 @@
 // (lib/lambda.js). It travels with the call (TimedCall.fb, the handlers' closures) to every
 // place an outcome is settled.
 
+const { monoNow } = require('../deadlines.js')
 const S = require('../shared.js')
 const { native, M_OPEN, M_HALF_OPEN, M_FORCED_OPEN, M_DISPOSED } = S
 // The coarse clock (lib/shared.js), bound when the binary is loaded.
@@ -111,14 +112,14 @@ class Admission {
     }
     // A probe asks the store for one of the fleet's probe permits first (bounded wait).
     if (probe > 0 && this._link !== null && this._link.gatesProbes) return this._gatedProbe(action, probe, timeout, signal, fb)
-    const t0 = sampled || this._o.slowCallDurationMs > 0 ? performance.now() : 0
+    const t0 = sampled || this._o.slowCallDurationMs > 0 ? monoNow() : 0
     if (signal !== undefined) return this._runSignal(action, probe, t0, timeout, signal, fb)
     return this._run(action, probe, t0, timeout, fb)
   }
 
   _gatedProbe(action, probe, timeout, signal, fb) {
     return this._link.acquireProbe().then((got) => {
-      if (got) return signal === undefined ? this._run(action, probe, performance.now(), timeout, fb) : this._runSignal(action, probe, performance.now(), timeout, signal, fb)
+      if (got) return signal === undefined ? this._run(action, probe, monoNow(), timeout, fb) : this._runSignal(action, probe, monoNow(), timeout, signal, fb)
       // Another instance of the fleet is probing: this call is rejected like any other.
       this._settleNative(3, probe)
       return this._notRun(action, this._reject(Atomics.load(this._C, this._ci), false, fb))

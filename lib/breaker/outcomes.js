@@ -7,6 +7,7 @@
 // `fb` (in _settleErr, _fallbackOr, _reject) is the fallback that answers this call: the
 // breaker's own, or another one for internal calls (see lib/breaker/admission.js).
 
+const { monoNow } = require('../deadlines.js')
 const S = require('../shared.js')
 const { native, M_CLOSED, M_HALF_OPEN, M_FORCED_OPEN } = S
 // The coarse clock (lib/shared.js), bound when the binary is loaded.
@@ -35,7 +36,7 @@ class Outcomes {
   _settleOk(v, probe, t0, gen) {
     let slow = false
     if (t0 !== 0) {
-      const ms = performance.now() - t0
+      const ms = monoNow() - t0
       slow = this._o.slowCallDurationMs > 0 && ms > this._o.slowCallDurationMs
       this._sample(ms)
     }
@@ -71,7 +72,7 @@ class Outcomes {
     }
     let slow = false
     if (t0 !== 0) {
-      const ms = performance.now() - t0
+      const ms = monoNow() - t0
       slow = this._o.slowCallDurationMs > 0 && ms > this._o.slowCallDurationMs
       this._sample(ms)
     }
