@@ -371,7 +371,7 @@ const { parentPort, workerData } = require('node:worker_threads')
 const { CircuitBreaker, CircuitBreakerOpenError } = require(${JSON.stringify(ROOT)})
 ;(async () => {
   const b = new CircuitBreaker(workerData.options)
-  // warm the fast path first: >16 calls, so later calls skip the general path while CLOSED
+  // warm the fast path first: after the first call of a clock tick (timed), calls skip the general path while CLOSED
   for (let i = 0; i < 200; i++) await b.execute(() => i)
   if (workerData.role === 'tripper') {
     for (let i = 0; i < workerData.failures; i++) await b.execute(() => Promise.reject(new Error('w'))).catch(() => {})

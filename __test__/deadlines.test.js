@@ -96,3 +96,36 @@ test('per-call timeouts of many different values, over several breakers, each ti
   assert.equal(breakers.reduce((n, b) => n + b.getStats().timeoutCount, 0), 60)
   for (const b of breakers) b.dispose()
 })
+
+test('a settled call does not keep its fallback alive until its deadline (a disposed tenant breaker is collected)', async () => {
+  const v8 = require('node:v8')
+  const vm = require('node:vm')
+  v8.setFlagsFromString('--expose-gc')
+  const gc = vm.runInNewContext('gc')
+  let collected = 0
+  const registry = new FinalizationRegistry(() => collected++)
+  // Another breaker with the same timeout keeps a call in flight the whole time, so the
+  // deadline queue is never drained by its timer (the deadline is an hour away).
+  const other = make({ timeout: 3_600_000 })
+  const pending = other.execute(hang).catch(() => {})
+  // (in a function of its own: a suspended async function keeps its last values in registers)
+  const tenants = async () => {
+    for (let i = 0; i < 20; i++) {
+      // A tenant's breaker whose fallback holds the tenant's data; called once, then disposed.
+      const data = { tenant: i, blob: new Array(1000).fill(i) }
+      const b = make({ timeout: 3_600_000, fallback: () => data.tenant })
+      registry.register(data, i)
+      assert.equal(await b.execute(async () => 'ok'), 'ok')
+      b.dispose()
+    }
+  }
+  await tenants()
+  // A newer call of the same timeout value passes the settled ones at the queue's head.
+  await other.execute(async () => 1)
+  for (let i = 0; i < 10 && collected < 20; i++) {
+    gc()
+    await sleep(10)
+  }
+  assert.equal(collected, 20, 'the fallbacks of settled calls are still reachable')
+  void pending
+})

@@ -12,7 +12,7 @@ const plain = (extra) => new CircuitBreaker({ name: uniq('fast'), timeout: 0, fa
 
 test('a fast-path call that fails after a transition: the calls after it still resolve with their values', async () => {
   const b = plain()
-  await okN(b, 20) // past the first 16 calls, which all take the general path
+  await okN(b, 20) // past the first call of the clock's tick, timed on the general path
   const d = deferred()
   const pending = b.execute(() => d.promise) // admitted on the fast path, in this generation
   b.open()

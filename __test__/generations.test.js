@@ -26,7 +26,7 @@ async function outageAndRecovery(b) {
 }
 
 for (const warm of [0, 40]) {
-  // warm: past the first 16 calls, plain calls take the fast path (handlers per generation)
+  // warm: after the first call of a clock tick (timed), plain calls take the fast path (handlers per generation)
   test(`late failures of calls admitted before an outage leave the recovered circuit alone${warm ? ' (fast path)' : ''}`, async () => {
     const b = mk()
     await okN(b, warm)

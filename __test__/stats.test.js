@@ -139,11 +139,23 @@ test('latencyMs reflects call durations (ms) over the window', async () => {
   assert.ok(l.max >= 27 && l.max < 150, `max ${l.max}`)
 })
 
-test('latency sampled on the default path too (1 call in 16)', async () => {
+test('latency sampled on the default path too (the first call of each tick of the clock)', async () => {
   const b = mk({ minimumRequests: 1000 })
   for (let i = 0; i < 64; i++) await b.execute(() => sleep(i % 16 === 0 ? 15 : 0))
   const { latencyMs: l } = b.getStats()
   assert.ok(l.max > 0, `some latency recorded: ${JSON.stringify(l)}`)
+})
+
+test('a breaker called less often than every 5 ms has every call in its latency histogram', async () => {
+  const { toPrometheus } = require('..')
+  const b = mk({ minimumRequests: 1000 })
+  // More than 16 calls: the histogram used to take the first 16 calls and then 1 in 16.
+  for (let i = 0; i < 20; i++) {
+    await b.execute(async () => i)
+    await sleep(30)
+  }
+  const line = toPrometheus().split('\n').find((l) => l.startsWith(`circuit_breaker_call_duration_seconds_count{name="${b.name}"}`))
+  assert.equal(Number(line.split(' ').pop()), 20, line)
 })
 
 test('fallbackCount and timeoutCount are counted', async () => {

@@ -3,7 +3,7 @@
 // returns, execute() must not throw synchronously; the call fails with the error the lookup
 // raised, counts once as a failure (never later as a timeout), leaves no unhandled
 // rejection behind, and gives a half-open probe slot back. Each case runs on every path a
-// call can take: the fast path (after the first 16 calls, 15 calls in 16), the sampled
+// call can take: the fast path (every call but the first of each 5 ms clock tick), the sampled
 // general path, with a timeout, and as a HALF_OPEN probe.
 const test = require('node:test')
 const assert = require('node:assert/strict')
@@ -51,7 +51,7 @@ for (const [what, make] of Object.entries(HOSTILE)) {
     test(`an action returning ${what}, timeout ${timeout}: rejects, never throws, counts once as a failure`, async () => {
       unhandled.length = 0
       const b = new CircuitBreaker({ name: uniq('hostile-result'), timeout, failureThreshold: 1, minimumRequests: 1000, logger: null })
-      // 40 calls: the first 16 take the general path, then the fast path (but every 16th);
+      // 40 calls: the first (and the first of each clock tick) take the general path, the others the fast path;
       // good calls in between switch the fast path between its two failure forms.
       for (let i = 0; i < 40; i++) {
         await expectFailure(b, make, `call ${i}`)

@@ -43,13 +43,14 @@ class TimedCall {
    * Marks the call settled, and returns its resolve function after letting go of what it holds
    * (read `reject` before, if needed):
    * a settled call can wait in its queue until the next call of its timeout value (or its
-   * deadline), and must not keep the caller's promise, the action's AbortController, or its
-   * breaker (disposed meanwhile, perhaps) alive that long.
+   * deadline, behind a call that hangs), and must not keep the caller's promise, the action's
+   * AbortController, its fallback or its breaker (disposed meanwhile, perhaps) alive that long.
    */
   finish() {
     this.done = true
     this.queue.settled()
     this.owner = null
+    this.fb = null
     const resolve = this.resolve
     this.resolve = noop
     this.reject = noop
@@ -167,9 +168,10 @@ class Timed {
   _timedErr(call, e) {
     if (call.done) return
     const reject = call.reject
+    const fb = call.fb
     const resolve = call.finish()
     try {
-      resolve(this._settleErr(e, call.probe, call.t0, false, call.gen, call.fb))
+      resolve(this._settleErr(e, call.probe, call.t0, false, call.gen, fb))
     } catch (x) {
       reject(x)
     }

@@ -1,7 +1,7 @@
 //! The high words of the lifetime latency counters. Those counters feed Prometheus's
 //! cumulative histogram (`_bucket`, `_count`), which must never go backwards: a 32-bit bin
-//! wraps after 2^32 samples (19 hours of one circuit at 1M calls/s sampled 1 in 16, a few
-//! days at 10k calls/s with every call timed), and a counter that drops reads as a reset.
+//! wraps after 2^32 samples (about 50 days of one circuit at 1,000 samples/s, a few days
+//! at 10k calls/s with every call timed for `slowCallDurationMs`), and a counter that drops reads as a reset.
 //!
 //! A bin's count is its 32-bit low word, stored with the other bins, plus 2^32 times its
 //! carry here. The carries are allocated at the first wrap (by then a circuit has recorded
