@@ -50,6 +50,14 @@ let NEVER = null
 // Marks a construction by _existing (options resolved and circuit attached already).
 const ATTACHED = Symbol('attached')
 
+/**
+ * Whether `fb` can see its argument (a declared parameter, a rest parameter, `arguments`): a
+ * fallback that cannot is not handed the open-circuit error, so the error need not be built.
+ */
+function fallbackWantsError(fb) {
+  return fb.length > 0 || /\.\.\.|arguments|\[native code\]/.test(Function.prototype.toString.call(fb))
+}
+
 /** Attaches to the circuit named o.name (made if new; the same numeric options if not). */
 function attach(o) {
   try {
@@ -84,7 +92,6 @@ class CircuitBreaker {
     this.name = o.name
     // The numeric configuration, one frozen object shared by every instance of equal config.
     this._o = options.intern(o)
-    this._timeout = o.timeout
     this._enabled = o.enabled
     this._fallback = o.fallback || null
     this._isFailure = o.isFailure || null
@@ -106,18 +113,17 @@ class CircuitBreaker {
     this._sampledAt = -1
     this._listeners = null
     // The deadline queue of the breaker's own timeout (shared by the thread's breakers of that
-    // timeout, see lib/deadlines.js).
+    // timeout, see lib/deadlines.js); null without a timeout. (The timeout itself is _o.timeout,
+    // and _dl.timeoutMs: a field of its own would be 8 more bytes of every breaker.)
     this._dl = o.timeout > 0 ? deadlinesFor(o.timeout) : null
-    // The open-circuit error shared by the fallback calls of one open period (see _periodError).
-    this._pErr = null
+    // With a fallback, a record: whether it can see the open-circuit error, and that error, one
+    // per open period, shared by the fallback calls in it (see _periodError). Null without one.
+    this._pErr = o.fallback ? { wantsError: fallbackWantsError(o.fallback), error: null, seq: 0, mode: 0 } : null
     this._disposed = false
     this._lastState = 'CLOSED'
     // The shared store's link (lib/store/link.js), and the initial load the first calls wait for.
     this._link = null
     this._loading = null
-    // A fallback that cannot see its argument (no declared parameter, no rest, no
-    // `arguments`) is not handed the open-circuit error, so the error need not be built.
-    this._fbWantsError = this._fallback !== null && (this._fallback.length > 0 || /\.\.\.|arguments|\[native code\]/.test(Function.prototype.toString.call(this._fallback)))
     this._fast = false
     this._failing = false
     // The fast path's handlers and their generation (see _useGeneration).
@@ -292,9 +298,11 @@ class CircuitBreaker {
     // was, that was a third of the success path's overhead; per tick it is nothing at any rate,
     // and a quiet breaker has more samples than before. Parked (+inf, see ticker.rs), the clock
     // is not a tick: every call is timed until a full ring of samples wakes it (at the 16th).
-    const c = CLOCK[CLOCK_F64]
+    // The tick is kept as an int32 (ms, wrapping): a Smi field, where a double would cost every
+    // breaker a 16-byte box.
+    const c = CLOCK[CLOCK_F64] | 0
     if (c === this._sampledAt && opts === undefined && this._fast && this._C[this._ci] === M_CLOSED && typeof action === 'function') {
-      if (this._timeout === 0) {
+      if (this._dl === null) {
         if (this._ok === null) this._makeHandlers(this._g)
         let p
         try {
@@ -319,10 +327,10 @@ class CircuitBreaker {
           return unusable(e).then(undefined, this._err)
         }
       }
-      return this._runTimed(action, 0, 0, this._timeout, this._fallback)
+      return this._runTimed(action, 0, 0, this._dl.timeoutMs, this._fallback)
     }
     const sampled = c !== this._sampledAt
-    if (sampled) this._sampledAt = c === Infinity ? -1 : c
+    if (sampled) this._sampledAt = c === 0 ? -1 : c // (+inf | 0 is 0)
     return this._execute(action, opts, sampled, this._fallback)
   }
 }

@@ -73,7 +73,7 @@ class Admission {
       }
       if (!thenable) return Promise.reject(new TypeError(`breakwater: execute(action) needs a function or a promise, got ${options.show(action)}`))
     }
-    let timeout = this._timeout
+    let timeout = this._o.timeout
     let signal
     if (opts !== undefined) {
       if (opts === null || typeof opts !== 'object') return this._notRun(action, Promise.reject(new TypeError(`breakwater: execute(action, options): options must be an object, got ${options.show(opts)}`)))

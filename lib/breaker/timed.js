@@ -70,7 +70,7 @@ class Timed {
     // clock must move no deadline.
     const now = monoNow()
     const d = new Promise(exec)
-    const q = timeoutMs === this._timeout ? this._dl : deadlinesFor(timeoutMs)
+    const q = this._dl !== null && timeoutMs === this._dl.timeoutMs ? this._dl : deadlinesFor(timeoutMs)
     // the generation read plainly, as the fast path reads it (see lib/breaker.js)
     const call = new TimedCall(this, q, probe, t0, timeoutMs, now + timeoutMs, this._C[this._ci + S.SEQ], fb)
     q.add(call)
@@ -108,7 +108,7 @@ class Timed {
       return this._notRun(action, Promise.reject(reasonOf(signal)))
     }
     const d = new Promise(exec)
-    const q = timeoutMs === 0 ? NO_DEADLINE : timeoutMs === this._timeout ? this._dl : deadlinesFor(timeoutMs)
+    const q = timeoutMs === 0 ? NO_DEADLINE : this._dl !== null && timeoutMs === this._dl.timeoutMs ? this._dl : deadlinesFor(timeoutMs)
     const call = new TimedCall(this, q, probe, t0, timeoutMs, monoNow() + timeoutMs, undefined, fb)
     const ctrl = (call.ctrl = new AbortController())
     const cancel = () => this._cancel(call, reasonOf(signal))
