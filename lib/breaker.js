@@ -101,9 +101,7 @@ class CircuitBreaker {
     this._laneRec = lane
     this._C = S.i32(a.circuitChunk)
     this._ci = a.circuitBase
-    this._CF = S.f64(a.circuitChunk)
     this._L = S.i32(lane.chunk)
-    this._LF = S.f64(lane.chunk)
     this._li = lane.base
     // Another instance may have moved the shared lane on since: a stale end only costs one
     // extra flush.
@@ -163,6 +161,16 @@ class CircuitBreaker {
   /** The circuit's id (a slot in the registry; reused after a dispose, see nameOf). */
   get _cid() {
     return this._laneRec.cid
+  }
+
+  /** The circuit's memory as a Float64Array (the times; see lib/shared.js). */
+  get _CF() {
+    return this._C.f64
+  }
+
+  /** The lane's memory as a Float64Array. */
+  get _LF() {
+    return this._L.f64
   }
 
   /** Where nextAttemptAt is in the circuit's Float64Array (_CF). */

@@ -58,6 +58,9 @@ function i32(chunk) {
     v = native.chunk(chunk)
     views.i32[chunk] = v
     views.f64[chunk] = new Float64Array(v.buffer, v.byteOffset, v.length >> 1)
+    // Each Int32Array view carries its Float64Array twin (every chunk's view the same shape),
+    // so a breaker keeps one view of its circuit and one of its lane, not two of each.
+    v.f64 = views.f64[chunk]
   }
   return v
 }
