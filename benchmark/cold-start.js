@@ -49,7 +49,13 @@ const USE = {
 // What a child prints: ms since process start and RSS at each step, as one JSON line. The
 // harness reads its clock with performance.now(), whose first use loads perf_hooks and ten
 // internal modules (~0.7 MiB): it is touched first, so that no library's figures carry it.
-const REPORT = 'performance.now(); const __m = () => process.memoryUsage().rss; ' +
+// So are an async function, a promise reaction and a timer: the first of each in a process
+// runs V8 builtins and Node code for the first time, whose pages (~0.12-0.25 MiB of `node`'s
+// text) every library's first call paid otherwise (opossum's first breaker and call read
+// +0.25 MiB with them, +0.13 without); a Lambda function's runtime has run all three before
+// the handler's module is loaded.
+const REPORT = 'performance.now(); (async () => { await null })(); clearTimeout(setTimeout(() => {}, 1)); ' +
+  'const __m = () => process.memoryUsage().rss; ' +
   'const __out = (o) => process.stdout.write("COLD " + JSON.stringify({ ...o, maxRss: process.resourceUsage().maxRSS * 1024 }) + "\\n");'
 
 function requireScript (lib) {
