@@ -55,8 +55,8 @@ test('instanceof works across ESM and CJS, and both see one registry', async () 
   assert.equal(twin.state, 'OPEN')
 })
 
-test('index.mjs imported by path exports the same classes', async () => {
-  const esm = await import(pathToFileURL(path.join(ROOT, 'index.mjs')).href)
+test('the ESM entry (esm.cjs) imported by path exports every name of the CJS entry, and the same objects', async () => {
+  const esm = await import(pathToFileURL(path.join(ROOT, 'esm.cjs')).href)
   assert.equal(esm.CircuitBreaker, cjs.CircuitBreaker)
   assert.equal(esm.default, cjs)
   for (const k of Object.keys(cjs)) assert.ok(k in esm, `ESM entry lacks named export ${k}`)
@@ -75,4 +75,17 @@ test('a pure-ESM program can use the package end to end', () => {
   `)
   const out = execFileSync(process.execPath, [file], { encoding: 'utf8', timeout: 10_000 })
   assert.deepEqual(JSON.parse(out), { state: 'OPEN', open: 'OPEN', esm: true, cjs: true })
+})
+
+test('importing the package as ESM reads no ES module file (on Node 20 the first one a process reads loads fs/promises, readline and the fs watchers)', () => {
+  const dir = packageDir()
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', `
+    const before = new Set(process.moduleLoadList)
+    const { CircuitBreaker } = await import('breakwater')
+    const added = process.moduleLoadList.filter((m) => !before.has(m))
+    console.log(JSON.stringify({ ctor: typeof CircuitBreaker, added }))
+  `], { cwd: dir, encoding: 'utf8', timeout: 10_000 })
+  const { ctor, added } = JSON.parse(out)
+  assert.equal(ctor, 'function')
+  for (const m of ['NativeModule internal/fs/promises', 'NativeModule internal/readline/interface']) assert.ok(!added.includes(m), `${m} was loaded: ${added.join(', ')}`)
 })

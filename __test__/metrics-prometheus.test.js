@@ -203,7 +203,7 @@ test('registerPrometheusMetrics: rejects what is not a registry', () => {
 })
 
 test('ESM entry exports the metrics functions (same objects as CJS)', async () => {
-  const esm = await import('../index.mjs')
+  const esm = await import('../esm.cjs')
   for (const fn of ['toPrometheus', 'registerPrometheusMetrics', 'toCloudWatchMetricData', 'publishToCloudWatch', 'emitEmf',
     'cloudWatchAlarms', 'cloudWatchDashboard', 'cloudFormationResources', 'createStatsHandler']) {
     assert.equal(typeof esm[fn], 'function', fn)

@@ -96,7 +96,7 @@ test('the environment has no Rust toolchain', () => {
 
 test('the packed tarballs hold the entry points and the binary, nothing else', () => {
   const files = staged.packs.rootFiles
-  for (const f of ['package.json', 'index.js', 'index.mjs', 'index.d.ts', 'binding.js', 'binding.d.ts', 'lib/shared.js']) {
+  for (const f of ['package.json', 'index.js', 'esm.cjs', 'index.d.ts', 'binding.js', 'binding.d.ts', 'lib/shared.js']) {
     assert.ok(files.includes(f), `root tarball lacks ${f}: ${files.join(' ')}`)
   }
   assert.deepEqual(files.filter((f) => /\.node$|^src\/|^crates\/|^__test__\/|^target\//.test(f)), [])

@@ -315,7 +315,7 @@ test('wrap(fn, { retry }) retries through the breaker with `this` and the argume
 })
 
 test('RetryExhaustedError is one class from CommonJS and ESM', async () => {
-  const esm = await import('../index.mjs')
+  const esm = await import('../esm.cjs')
   assert.equal(esm.RetryExhaustedError, RetryExhaustedError)
   assert.equal(esm.retry, retry)
   assert.equal(require('../lib/errors.js').RetryExhaustedError, RetryExhaustedError)

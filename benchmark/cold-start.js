@@ -15,6 +15,12 @@
 //   bundle    a Lambda-style handler bundled with esbuild as the README documents
 //             (breakwater external; opossum and cockatiel bundled in), started with node and
 //             invoked once: time from process start to its first response
+//   warm      the require again, after the process resolved another package through its
+//             `exports` map (as a handler that also imports @aws-sdk/*, @middy/core or any
+//             package with a map): the first such resolution in a process loads Node's ESM
+//             resolver and compiles its regular expressions, once, for whichever package comes
+//             first; opossum has no map and never pays it
+//   floor     `require` of a one-line package with an `exports` map, and without one
 
 const fs = require('node:fs')
 const os = require('node:os')
@@ -76,6 +82,17 @@ function firstScript (lib) {
     `${u.call('b')}.then((v) => { const t = performance.now(); if (v !== 1) throw new Error('unexpected result ' + v); __out({ rss0: r0, rss1: r1, rss2: __m(), tFirst: t }) })`
 }
 
+// One-line packages: what any package pays to be required, with and without an exports map.
+const FLOORS = {
+  'floor-exports-map': { exports: { '.': { import: './index.mjs', require: './index.js' }, './package.json': './package.json' } },
+  'floor-plain': {}
+}
+
+function warmScript (lib) {
+  return `${REPORT} require.resolve('floor-exports-map'); const r0 = __m(); const t0 = performance.now(); require(${JSON.stringify(lib)}); const t1 = performance.now(); ` +
+    '__out({ rss0: r0, rss1: __m(), t0, t1 })'
+}
+
 function handlerSource (lib) {
   const u = USE[lib]
   return `${u.esm}
@@ -98,6 +115,13 @@ function stage (dir) {
   const r = stageInstall(dir)
   for (const lib of ['opossum', 'cockatiel']) {
     fs.cpSync(path.join(ROOT, 'node_modules', lib), path.join(r.app, 'node_modules', lib), { recursive: true })
+  }
+  for (const [name, extra] of Object.entries(FLOORS)) {
+    const d = path.join(r.app, 'node_modules', name)
+    fs.mkdirSync(d, { recursive: true })
+    fs.writeFileSync(path.join(d, 'package.json'), JSON.stringify({ name, version: '1.0.0', main: 'index.js', ...extra }))
+    fs.writeFileSync(path.join(d, 'index.js'), "'use strict'\nmodule.exports = { one: 1 }\n")
+    fs.writeFileSync(path.join(d, 'index.mjs'), 'export const one = 1\n')
   }
   const esbuild = require('esbuild')
   const bundles = {}
@@ -135,7 +159,9 @@ async function runColdStart ({ rounds }, { median, log }) {
       variants[`import:${lib}`] = { esm: importScript(lib) }
       variants[`first:${lib}`] = firstScript(lib)
       variants[`bundle:${lib}`] = bundleRunner(st.bundles[lib])
+      if (lib !== 'cockatiel') variants[`warm:${lib}`] = warmScript(lib)
     }
+    for (const name of Object.keys(FLOORS)) variants[`floor:${name}`] = requireScript(name)
     const names = Object.keys(variants)
     const runs = Object.fromEntries(names.map((n) => [n, []]))
     const errors = {}
@@ -145,11 +171,17 @@ async function runColdStart ({ rounds }, { median, log }) {
         const n = names[(i + r) % names.length]
         const res = spawn(st.app, variants[n])
         if (res.error) errors[n] = res.error
-        else runs[n].push(res)
+        else runs[n].push({ round: r, ...res })
       }
     }
     const med = (n, f) => median(runs[n].map(f))
-    const out = { rounds, errors, runs, figures: {} }
+    // The ratio of two variants' wall times within each round (spawned next to each other),
+    // median over rounds: steadier than a ratio of medians when the machine's load drifts.
+    const paired = (a, b, f = (x) => x.wallMs) => {
+      const byRound = new Map(runs[b].map((x) => [x.round, x]))
+      return median(runs[a].filter((x) => byRound.has(x.round)).map((x) => f(x) / f(byRound.get(x.round))))
+    }
+    const out = { rounds, errors, runs, figures: {}, floors: {}, paired: {} }
     for (const lib of ['node', ...LIBS]) {
       out.figures[lib] = {
         wallMs: med(`require:${lib}`, (x) => x.wallMs),
@@ -168,6 +200,23 @@ async function runColdStart ({ rounds }, { median, log }) {
         bundleWallMs: med(`bundle:${lib}`, (x) => x.wallMs),
         bundleMaxRss: med(`bundle:${lib}`, (x) => x.maxRss)
       })
+    }
+    for (const lib of ['breakwater', 'opossum']) {
+      Object.assign(out.figures[lib], {
+        warmImportMs: med(`warm:${lib}`, (x) => x.t1 - x.t0),
+        warmImportRss: med(`warm:${lib}`, (x) => x.rss1 - x.rss0)
+      })
+    }
+    for (const name of Object.keys(FLOORS)) {
+      out.floors[name] = { importMs: med(`floor:${name}`, (x) => x.t1 - x.t0), importRss: med(`floor:${name}`, (x) => x.rss1 - x.rss0) }
+    }
+    for (const lib of ['breakwater', 'cockatiel']) {
+      out.paired[lib] = {
+        require: paired(`require:${lib}`, 'require:opossum'),
+        import: paired(`import:${lib}`, 'import:opossum'),
+        first: paired(`first:${lib}`, 'first:opossum', (x) => x.tFirst),
+        bundle: paired(`bundle:${lib}`, 'bundle:opossum', (x) => x.tFirst)
+      }
     }
     const f = out.figures
     log('  cold start (medians): ' + ['node', ...LIBS].map((l) => `${l} ${f[l].wallMs.toFixed(1)} ms, ESM ${f[l].esmWallMs.toFixed(1)} ms` +
@@ -217,10 +266,27 @@ function coldTable (C) {
     ['first result (require + breaker + call), from process start', (l) => (l === 'node' ? '—' : msf(f[l].firstMs))],
     ['resident memory added by the first breaker and call', (l) => (l === 'node' ? '—' : mib(f[l].firstRss))],
     ['bundled handler: first response, from process start', (l) => (l === 'node' ? '—' : msf(f[l].bundleMs))],
-    ['bundled handler: peak RSS', (l) => (l === 'node' ? '—' : mib(f[l].bundleMaxRss).replace('+', ''))]
+    ['bundled handler: peak RSS', (l) => (l === 'node' ? '—' : mib(f[l].bundleMaxRss).replace('+', ''))],
+    ['`require(X)` after another package was resolved through its `exports` map', (l) => (f[l].warmImportMs === undefined ? '—' : msf(f[l].warmImportMs))],
+    ['resident memory added by that `require`', (l) => (f[l].warmImportRss === undefined ? '—' : mib(f[l].warmImportRss))]
   ]
+  const P = C.paired || {}
+  const ratio = (l, k) => (l === 'opossum' ? '1' : Number.isFinite(P[l]?.[k]) ? P[l][k].toFixed(2) : '—')
+  rows.push(
+    ['whole process `require`: ratio to opossum in the same round, median', (l) => ratio(l, 'require')],
+    ['whole process `import`: ratio to opossum in the same round, median', (l) => ratio(l, 'import')],
+    ['first result: ratio to opossum in the same round, median', (l) => ratio(l, 'first')],
+    ['bundled handler: ratio to opossum in the same round, median', (l) => ratio(l, 'bundle')]
+  )
   const lines = ['| figure | breakwater | opossum | cockatiel | bare `node -e 0` |', '|---|---:|---:|---:|---:|']
   for (const [label, cell] of rows) lines.push(`| ${label} | ${cols.map(cell).join(' | ')} |`)
+  const F = C.floors || {}
+  if (F['floor-plain']) {
+    lines.push('', 'What any package pays to be required (a one-line package):', '',
+      '| figure | with an `exports` map | without |', '|---|---:|---:|',
+      `| \`require(X)\` inside the process | ${msf(F['floor-exports-map'].importMs)} | ${msf(F['floor-plain'].importMs)} |`,
+      `| resident memory added by the import | ${mib(F['floor-exports-map'].importRss)} | ${mib(F['floor-plain'].importRss)} |`)
+  }
   return lines.join('\n')
 }
 

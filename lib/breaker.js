@@ -2,7 +2,7 @@
 // CircuitBreaker: the JavaScript face of one circuit.
 //
 // The hot path. `execute` reads the circuit's mode word from shared memory. When it is CLOSED
-// (0) the action runs, and its success bumps this instance's own lane counter (Atomics.add) —
+// (0) the action runs, and its success bumps this instance's own lane counter (Atomics.add) --
 // no call into native code, no clock read, no allocation beyond the promise `then` makes.
 //
 // The hot path reads the mode and sequence words with plain typed-array reads, not
@@ -12,9 +12,9 @@
 // between, and each settles in a reaction of its own), so a plain read sees the word as it was
 // a moment ago - as an Atomics.load would: the mode can change right after either. What makes
 // late outcomes harmless is the generation check, and its order holds: the success is counted
-// by Atomics.add, a full barrier, after the reads that allowed it (see _makeHandlers). Anything else — a failure, a rejection decision that needs the clock,
+// by Atomics.add, a full barrier, after the reads that allowed it (see _makeHandlers). Anything else -- a failure, a rejection decision that needs the clock,
 // a half-open probe, a slow call, the end of a time bucket, the first call of each tick of the
-// coarse clock (timed for the latency histogram) — takes the general path, which asks native code. Native code drains
+// coarse clock (timed for the latency histogram) -- takes the general path, which asks native code. Native code drains
 // every lane before it decides, so a decision sees every count from every thread.
 //
 // This file holds the instance (what it is made of, how it attaches to its circuit) and the

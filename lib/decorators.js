@@ -1,6 +1,6 @@
 'use strict'
 // `breakwater/decorators`: @circuitBreaker and @retry for class methods, as TypeScript 5
-// standard (TC39) decorators — not `experimentalDecorators`, whose (target, key, descriptor)
+// standard (TC39) decorators -- not `experimentalDecorators`, whose (target, key, descriptor)
 // calls are refused with a TypeError that says so.
 //
 // One breaker per decorated method per class, made when the class is defined (a bad option

@@ -1,6 +1,6 @@
 'use strict'
 // breakwater: a circuit breaker for Node.js with a Rust core.
-// This CommonJS module is the one definition of every class; index.mjs re-exports it, so
+// This CommonJS module is the one definition of every class; esm.cjs re-exports it, so
 // ESM and CJS consumers share the same classes and the same registry. The package's entry
 // (../index.js) is this module and every module it loads at import, bundled into one file by
 // scripts/bundle.js (see there why).

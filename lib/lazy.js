@@ -4,15 +4,15 @@
 // EMF, alarms, the stats handler): loaded eagerly they were about half of `require`'s time.
 //
 // Each export is a small wrapper function with the real function's name, so the entry's
-// names stay functions from the first moment — CJS destructuring and ESM named exports
-// (index.mjs) work unchanged — and the module behind it is required on the first call.
+// names stay functions from the first moment -- CJS destructuring and ESM named exports
+// (esm.cjs) work unchanged -- and the module behind it is required on the first call.
 // Only functions can be lazy this way: classes (instanceof) and plain objects must be exported
 // as themselves.
 
 /**
  * @param {NodeRequire} load the caller's `require` (paths are relative to the caller)
- * @param {Record<string, string[]>} table module path → the names of the functions it exports
- * @param {Record<string, string[]>} [statics] function name → properties read off the real
+ * @param {Record<string, string[]>} table module path -> the names of the functions it exports
+ * @param {Record<string, string[]>} [statics] function name -> properties read off the real
  *   function on first access (e.g. `toPrometheus.contentType`)
  * @returns {Record<string, Function>}
  */

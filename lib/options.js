@@ -53,7 +53,7 @@ const HINTS = {
 
 function show(v) {
   try {
-    if (typeof v === 'string') return JSON.stringify(v.length > 60 ? v.slice(0, 60) + '…' : v)
+    if (typeof v === 'string') return JSON.stringify(v.length > 60 ? v.slice(0, 60) + '\u2026' : v)
     if (typeof v === 'function') return 'a function'
     if (v === null) return 'null'
     if (typeof v === 'object') return Array.isArray(v) ? 'an array' : 'an object'
@@ -187,7 +187,7 @@ function checkSnapshot(v) {
 }
 
 /**
- * `resetBackoff: { multiplier = 2, maxMs = 10 × resetTimeout, jitter = 0 }`; `maxMs` is filled
+ * `resetBackoff: { multiplier = 2, maxMs = 10 x resetTimeout, jitter = 0 }`; `maxMs` is filled
  * in by `resolve`, which knows resetTimeout. `false` or null: off.
  */
 function checkBackoff(v) {

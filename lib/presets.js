@@ -25,8 +25,8 @@ function isHttpFailure(error) {
 /**
  * SQLSTATE classes that are the query's fault, not the database's: 22 (data exception), 23
  * (integrity constraint violation: a duplicate key), 42 (syntax error or access rule). Read
- * from `code` (node-postgres) or `sqlState` (mysql2). Everything else — connection refused,
- * too many connections (53300), admin shutdown (57P01), timeouts — is a failure.
+ * from `code` (node-postgres) or `sqlState` (mysql2). Everything else -- connection refused,
+ * too many connections (53300), admin shutdown (57P01), timeouts -- is a failure.
  */
 function isDatabaseFailure(error) {
   if (error === null || typeof error !== 'object') return true

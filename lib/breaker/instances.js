@@ -7,13 +7,13 @@
 const { native } = require('../shared.js')
 // Breakers of this thread, for events and getCircuitBreaker(). Held weakly: the common
 // "new CircuitBreaker({ name }) per Lambda invocation" pattern must not pile up instances.
-const byName = new Map() // name → WeakRef<CircuitBreaker>
+const byName = new Map() // name -> WeakRef<CircuitBreaker>
 // One lane per circuit per thread, shared by that thread's instances of the circuit: native
 // decisions drain every lane, so their number must follow threads, not instances. A lane is
 // detached when the last instance using it has been collected. The lane's record also holds
 // those instances (`refs`): one WeakRef, or a Set of them when there are several (a Set and a
 // second map entry per circuit were ~200 B a breaker, for the rare circuit with two).
-const threadLanes = new Map() // circuit id → { id, chunk, base, bucketEnd, users, refs, name, cid }
+const threadLanes = new Map() // circuit id -> { id, chunk, base, bucketEnd, users, refs, name, cid }
 // When an instance is collected, the token is its lane's record (no object per instance): the
 // lane's refs and byName are pruned of dead WeakRefs, which deref() to undefined by then. A
 // disabled instance registers in a second registry so that its name's count goes down too.
@@ -90,7 +90,7 @@ function localsOf(cid) {
 }
 
 // Names of this thread's breakers made with `enabled: false` (stats report it per name).
-const disabled = new Map() // name → count of live disabled instances
+const disabled = new Map() // name -> count of live disabled instances
 
 /** Whether stats should report `name` as enabled (no disabled breaker of it in this thread). */
 function isEnabled(name) {

@@ -18,7 +18,7 @@ const { openError } = require('../errors.js')
 
 /**
  * Rejects whoever adopts it with `error`, without a `throw`. Returned from a `then` handler,
- * it passes a failure on to the caller: throwing there costs ~0.6 µs in V8 (exception
+ * it passes a failure on to the caller: throwing there costs ~0.6 us in V8 (exception
  * machinery), and `Promise.reject()` pays Node's unhandled-rejection bookkeeping; adopting a
  * thenable costs one microtask. The caller sees the very same error object.
  */

@@ -39,7 +39,7 @@ const rateMetric = (namespace, service, state) => ({
 
 /**
  * Two alarms per circuit: `<prefix><name>-circuit-open` (`CircuitState` reached 2: the
- * circuit was OPEN in the period, however it got there — a trip, `open()`, another instance
+ * circuit was OPEN in the period, however it got there -- a trip, `open()`, another instance
  * of the fleet) and `<prefix><name>-failure-rate` (the failure rate, whatever the state,
  * above `failureRateThreshold` percent; FailureRate is only published while the window holds
  * at least minimumRequests calls). `<name>` is the published `Service` value.

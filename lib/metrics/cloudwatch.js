@@ -202,8 +202,8 @@ function batches(groups, maxMetrics, maxBytes) {
 
 // PutMetricDataCommand must come from the same copy of @aws-sdk/client-cloudwatch as the
 // client: a command of another SDK version may serialise differently. breakwater never
-// loads the SDK from its own folder — a handler bundled by esbuild carries its SDK inside the
-// bundle, where no require can reach it — but from where the application's modules are: the
+// loads the SDK from its own folder -- a handler bundled by esbuild carries its SDK inside the
+// bundle, where no require can reach it -- but from where the application's modules are: the
 // Lambda task root or working directory, the entry script, and NODE_PATH (which on Lambda
 // holds the runtime's SDK). The copy found is used only if the client was made by it.
 const commands = new WeakMap() // CloudWatchClient class -> its PutMetricDataCommand
@@ -268,7 +268,7 @@ async function publishToCloudWatch(client, options) {
   } else {
     const Command = commandOf(client)
     if (Command === null) {
-      throw new TypeError(`breakwater: ${where}: cannot find the PutMetricDataCommand of this client's @aws-sdk/client-cloudwatch (it is bundled into your code, or not installed where the application runs): pass it — import { PutMetricDataCommand } from '@aws-sdk/client-cloudwatch' and call publishToCloudWatch(client, { namespace, PutMetricDataCommand })`)
+      throw new TypeError(`breakwater: ${where}: cannot find the PutMetricDataCommand of this client's @aws-sdk/client-cloudwatch (it is bundled into your code, or not installed where the application runs): pass it -- import { PutMetricDataCommand } from '@aws-sdk/client-cloudwatch' and call publishToCloudWatch(client, { namespace, PutMetricDataCommand })`)
     }
     send = (input) => client.send(new Command(input))
   }

@@ -1,5 +1,5 @@
 'use strict'
-// A circuit's name as a CloudWatch dimension value. CloudWatch takes 1–1024 ASCII characters
+// A circuit's name as a CloudWatch dimension value. CloudWatch takes 1-1024 ASCII characters
 // without control characters and with at least one non-whitespace character; one datum that
 // breaks the rule fails its whole PutMetricData request (every other circuit in it too), and
 // an EMF line with one is dropped. Circuit names are any string, so the names CloudWatch would
@@ -22,7 +22,7 @@ function isValidDimensionValue(value) {
  * replaced by `_`, leading and trailing spaces trimmed, cut to fit) followed by `~` and the
  * first 12 hex digits of the SHA-256 of the name's UTF-16 code units. Deterministic (every
  * process and every host publishes a name under the same value) and collision-resistant (the
- * hash is of the whole original name, so `café` and `cafe\u0301` and `cafè` differ).
+ * hash is of the whole original name, so `caf\u00e9`, `cafe\u0301` and `caf\u00e8` differ).
  * @param {string} name
  * @returns {string}
  */

@@ -1,7 +1,7 @@
 'use strict'
 // OpenTelemetry: every circuit's figures as observable instruments on the user's Meter. The
-// Meter is all we touch — breakwater never loads @opentelemetry/api itself (an optional peer
-// dependency: the user's own copy made the Meter) — and one batch callback reads one registry
+// Meter is all we touch -- breakwater never loads @opentelemetry/api itself (an optional peer
+// dependency: the user's own copy made the Meter) -- and one batch callback reads one registry
 // snapshot per collection, so the instruments of one export always agree with each other.
 
 const { metricsSnapshot } = require('../registry.js')
@@ -13,7 +13,7 @@ const RESULTS = [['success', 'successCount'], ['failure', 'failureCount'], ['rej
 /**
  * Registers `circuit_breaker.state` (gauge: 0 closed, 1 half-open, 2 open),
  * `circuit_breaker.calls` (counter, attribute `result`: success, failure, rejected, ignored)
- * and `circuit_breaker.failure_rate` (gauge, the window's rate as a ratio 0–1), each with the
+ * and `circuit_breaker.failure_rate` (gauge, the window's rate as a ratio 0-1), each with the
  * attribute `name`, on `meter`. Call it once per Meter.
  * @param {import('../../index').OpenTelemetryMeter} meter a Meter from @opentelemetry/api
  * @returns {() => void} removes the callback: the instruments report nothing from then on

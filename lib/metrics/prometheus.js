@@ -8,11 +8,11 @@ const CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
 const STATE_VALUE = { CLOSED: 0, HALF_OPEN: 1, OPEN: 2 }
 const STATE_LABEL = { CLOSED: 'closed', OPEN: 'open', HALF_OPEN: 'half_open' }
 
-/** A ratio 0–1 from a percentage, without binary-fraction noise (2.439 % -> 0.02439). */
+/** A ratio 0-1 from a percentage, without binary-fraction noise (2.439 % -> 0.02439). */
 let lastPercent = 0
 let lastRatio = 0
 function ratio(percent) {
-  // toPrecision costs ~1 µs; most circuits share a rate (0 above all): remember the last one
+  // toPrecision costs ~1 us; most circuits share a rate (0 above all): remember the last one
   if (percent !== lastPercent) {
     lastRatio = Number((percent / 100).toPrecision(12))
     lastPercent = percent
@@ -220,8 +220,8 @@ const bridged = new WeakMap()
 
 /**
  * Registers breakwater's metric families in a prom-client `Registry` (for instance
- * `require('prom-client').register`), so `await registry.metrics()` — your existing /metrics
- * endpoint — includes them. The values are read at each scrape. prom-client itself is not a
+ * `require('prom-client').register`), so `await registry.metrics()` -- your existing /metrics
+ * endpoint -- includes them. The values are read at each scrape. prom-client itself is not a
  * dependency of breakwater: any object with prom-client's `registerMetric` works.
  * @param {{ registerMetric(metric: object): void, removeSingleMetric?(name: string): void }} registry
  * @returns {() => void} removes the families from the registry again

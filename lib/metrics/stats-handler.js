@@ -17,10 +17,10 @@ const digest = (value) => crypto.createHash('sha256').update(value).digest()
  * @param {{ resetToken?: string, basePath?: string }} [options]
  *   `resetToken`: the bearer token POST requests need (without it, reset answers 403).
  *   `basePath` (default '/stats'): where the routes live:
- *   GET  {basePath}               → { health, circuits: { name: stats } }
- *   GET  {basePath}/{name}        → stats of one circuit (404 if unknown)
- *   POST {basePath}/reset         → resets every circuit
- *   POST {basePath}/{name}/reset  → resets one circuit (404 if unknown)
+ *   GET  {basePath}               -> { health, circuits: { name: stats } }
+ *   GET  {basePath}/{name}        -> stats of one circuit (404 if unknown)
+ *   POST {basePath}/reset         -> resets every circuit
+ *   POST {basePath}/{name}/reset  -> resets one circuit (404 if unknown)
  */
 function createStatsHandler(options) {
   const where = 'createStatsHandler(options)'
@@ -43,8 +43,8 @@ function createStatsHandler(options) {
   }
 
   /**
-   * The path's segments after `base` when it is one of our routes — `base`, `base/{name}`,
-   * `base/reset`, `base/{name}/reset`, each with or without one trailing slash — else null.
+   * The path's segments after `base` when it is one of our routes -- `base`, `base/{name}`,
+   * `base/reset`, `base/{name}/reset`, each with or without one trailing slash -- else null.
    * Exact on purpose: the handler is mounted in front of an app's own routes
    * (`app.use(stats)`), and `/users/42/stats` or `/api/stats?range=7d` are the app's.
    */

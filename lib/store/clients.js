@@ -1,6 +1,6 @@
 'use strict'
 // The two ways redisStore talks to Redis, behind one small interface:
-//   { db, client, eval(script, keys, args), subscribe(channel, onMessage) → unsubscribe, close() }
+//   { db, client, eval(script, keys, args), subscribe(channel, onMessage) -> unsubscribe, close() }
 // - respConnection: breakwater's own RESP client (resp.js), for redisStore({ url }).
 // - userConnection: the user's connected ioredis / iovalkey / node-redis client, standalone or
 //   Cluster, for redisStore({ client }). Every command has a deadline here (commandTimeoutMs):

@@ -23,7 +23,7 @@
 // - Fail-open: every error (throttling included) is a store failure link.js reports; the
 //   breaker runs on local state.
 //
-// The commands (GetItemCommand, …) come from the user's @aws-sdk/client-dynamodb, never from
+// The commands (GetItemCommand, ...) come from the user's @aws-sdk/client-dynamodb, never from
 // breakwater's folder, where a bundled SDK never is: pass `commands`, or breakwater resolves the
 // package from the application (its main module's folder, then the working directory, then
 // Lambda's runtime).
@@ -81,7 +81,7 @@ function dynamoDbStore(opts) {
   const me = randomUUID()
   let seq = 0
   const held = new Held() // { slot, holder } of each permit this instance holds
-  const seen = new Map() // permit key → { holder, since (performance.now()) }: for expiry by our own clock
+  const seen = new Map() // permit key -> { holder, since (performance.now()) }: for expiry by our own clock
   const ttl = (ms) => ({ N: String(Math.ceil((Date.now() + ms) / 1000)) })
   const circuitKey = (name) => ({ S: `${keyPrefix}c#${name}` })
   const permitKey = (name, slot) => `${keyPrefix}p#${name}#${slot}`

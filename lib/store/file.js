@@ -48,7 +48,7 @@ function fileStore(opts) {
   const { syncIntervalMs, loadTimeoutMs } = storeTimings(opts)
   fs.mkdirSync(dir, { recursive: true })
   const token = `${process.pid}-${crypto.randomBytes(6).toString('hex')}`
-  const held = new Map() // name → count of probe permits this store instance holds
+  const held = new Map() // name -> count of probe permits this store instance holds
 
   const fileOf = (name) => path.join(dir, baseOf(name) + '.json')
 
@@ -236,7 +236,7 @@ function readBounded(file) {
 
 /**
  * Milliseconds on the host's monotonic clock (CLOCK_MONOTONIC: one clock for every process of
- * the host, whatever their wall clocks say — a process under a wrong TZ or libfaketime, an NTP
+ * the host, whatever their wall clocks say -- a process under a wrong TZ or libfaketime, an NTP
  * step). Permits and locks expire by it, never by comparing two processes' wall clocks.
  */
 function hostNow() {

@@ -4,7 +4,7 @@
 
 class Held {
   constructor() {
-    this.byName = new Map() // name → permits, oldest first
+    this.byName = new Map() // name -> permits, oldest first
   }
 
   /** Records a permit taken for `name`; `same(p)` marks an older one it replaces (an expired slot of ours). */

@@ -28,7 +28,7 @@
 // - Records are validated before they apply (exact state names, times and versions in range);
 //   a bad one is ignored, logged once, and never stops a later good one.
 // - Waits: the first execute waits for the initial load (at most `loadTimeoutMs`); a HALF_OPEN
-//   probe waits for the fleet-wide permit (at most `loadTimeoutMs`; no answer → local rules).
+//   probe waits for the fleet-wide permit (at most `loadTimeoutMs`; no answer -> local rules).
 // - Failures of the store: the breaker runs on local state; `stats.store` says
 //   `healthy: false` with the last error, and the next successful sync says it recovered.
 
@@ -67,7 +67,7 @@ class StoreSync {
     this.loadTimeoutMs = loadTimeoutMs
     // The longest a background exchange (a sync, a save) may take before it counts as failed.
     this.backgroundMs = 2 * Math.max(syncIntervalMs, loadTimeoutMs)
-    this.links = new Map() // name → Link
+    this.links = new Map() // name -> Link
     this.timer = null
   }
 
@@ -106,9 +106,9 @@ class StoreSync {
   }
 }
 
-const syncs = new WeakMap() // store → StoreSync
+const syncs = new WeakMap() // store -> StoreSync
 const gone = new FinalizationRegistry(({ link, r }) => link.refs.delete(r))
-const statusByName = new Map() // name → the status object of the link serving it in this thread
+const statusByName = new Map() // name -> the status object of the link serving it in this thread
 
 /** Connects `breaker` (just attached to its circuit) to `store`; returns its Link. */
 function linkStore(store, breaker) {
@@ -370,8 +370,8 @@ class Link {
         return
       }
       // Each thread has its own link (and version) on the one shared circuit. If the circuit
-      // changed since this link last looked — another thread applied a newer record or made a
-      // decision — this record may be older than that: it is not applied over it. A pull
+      // changed since this link last looked -- another thread applied a newer record or made a
+      // decision -- this record may be older than that: it is not applied over it. A pull
       // started after the change (at once for a push) says what the store holds now; after
       // another thread's own decision, only once its save can have landed.
       const seq = this.circuitSeq()

@@ -8,7 +8,7 @@
 // Cluster and IAM auth are configured once, in the client they already trust (clients.js).
 // Everything is a Lua script, so both forms run the same code on the server.
 //
-// Keys, under `prefix` (default `breakwater:`); `{…}` is a hash tag, so a circuit's keys share
+// Keys, under `prefix` (default `breakwater:`); `{...}` is a hash tag, so a circuit's keys share
 // one Redis Cluster slot and its scripts stay legal there:
 //   <prefix>{<name>}:state        hash: json, version, state, forced (PEXPIRE stateTtlMs)
 //   <prefix>{<name>}:probe:<i>    the i-th half-open probe permit: SET NX PX ttl
@@ -134,7 +134,7 @@ function redisStore(opts) {
   // A name with a brace would end or empty the hash tag: its tag is then a digest of the name.
   const key = (name) => `${prefix}{${/[{}]/.test(name) ? `#${sha1(name)}` : name}}`
   const held = new Held() // the key of each permit this instance holds
-  const listeners = new Map() // JSON of a name → Set<(record) => void>
+  const listeners = new Map() // JSON of a name -> Set<(record) => void>
   let unsubscribe = null
 
   // A message is `<JSON name>\n<version>\n<snapshot JSON>`: the name is matched as a string

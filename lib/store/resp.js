@@ -13,16 +13,16 @@ const DOWN = 'BREAKWATER_STORE_DOWN'
 const TIMEOUT = 'BREAKWATER_STORE_TIMEOUT'
 const BACKOFF_START_MS = 100
 const BACKOFF_CAP_MS = 1000 // back within a sync or so of Redis being reachable again
-const URL_FORM = 'redis://[user[:password]@]host[:port][/db] or rediss://… (TLS)'
+const URL_FORM = 'redis://[user[:password]@]host[:port][/db] or rediss://\u2026 (TLS)'
 
-/** An error reply from Redis (`-ERR …`, `-NOSCRIPT …`); message is Redis's own. */
+/** An error reply from Redis (`-ERR ...`, `-NOSCRIPT ...`); message is Redis's own. */
 class RedisReplyError extends Error {}
 Object.defineProperty(RedisReplyError.prototype, 'name', { value: 'RedisReplyError', writable: true, configurable: true })
 
 const storeError = (code, message) => Object.assign(new Error(message), { code })
 
 /**
- * @param {string} url redis://[user[:password]@]host[:port][/db] or rediss://…
+ * @param {string} url redis://[user[:password]@]host[:port][/db] or rediss://...
  * @returns {{ tls: boolean, host: string, port: number, username: string|null, password: string|null, db: number }}
  */
 function parseRedisUrl(url) {
@@ -179,7 +179,7 @@ function length(line, max, what, unit) {
 /**
  * One connection with its own reconnect loop: the command connection, or the subscriber
  * connection (in subscribe mode a connection can run nothing but (UN)SUBSCRIBE).
- * States: idle (not started) → connecting → ready → down (reconnect timer set) → connecting …;
+ * States: idle (not started) -> connecting -> ready -> down (reconnect timer set) -> connecting ...;
  * closed is final.
  */
 class Link {
@@ -388,10 +388,10 @@ class RedisClient {
     this._connectTimeoutMs = connectTimeoutMs
     this._commandTimeoutMs = commandTimeoutMs
     this._onStatus = onStatus
-    this._maxMessage = maxMessage // the subscriber connection takes messages of at most 4× this
+    this._maxMessage = maxMessage // the subscriber connection takes messages of at most 4x this
     this._cmd = new Link(this, false)
     this._sub = new Link(this, true)
-    this._channels = new Map() // channel → Set of handlers
+    this._channels = new Map() // channel -> Set of handlers
     this._reported = null // last health passed to onStatus; null so the first outcome is reported
     this._closed = false
     /** The last connection error seen (kept after recovery), or null. */
