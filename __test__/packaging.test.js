@@ -134,6 +134,39 @@ const b = new CircuitBreaker({ name: 'cjs', logger: null, consecutiveFailures: 1
   assert.equal(out.binary, fs.realpathSync(path.join(staged.app, 'node_modules', `${BIN}-${hostPlatform()}`, `${BIN}.${hostPlatform()}.node`)))
 })
 
+// The binary is looked up in the directories `require` would search, in its order, then by
+// `require` itself: a nested platform package (npm nests one when the flat slot holds another
+// version) wins over a flat one, and one only on NODE_PATH (a layer) is still found.
+test('the platform package is found where require would find it: nested before flat, and on NODE_PATH', () => {
+  const id = hostPlatform()
+  const plat = `${BIN}-${id}`
+  const installed = path.join(staged.app, 'node_modules')
+  const layout = (name, dirs) => {
+    const root = path.join(dir, 'layouts', name)
+    for (const [where, what] of dirs) {
+      const to = path.join(root, where)
+      fs.mkdirSync(path.dirname(to), { recursive: true })
+      fs.cpSync(path.join(installed, what), to, { recursive: true })
+    }
+    return root
+  }
+  const code = `const { CircuitBreaker } = require('${BIN}'); const b = new CircuitBreaker({ name: 'layout', logger: null });
+    b.execute(() => 1).then((v) => console.log(JSON.stringify({ v, binary: Object.keys(require.cache).find((f) => f.endsWith('.node')) })))`
+  const load = (cwd, extraEnv = {}) => {
+    const r = spawnSync('node', ['-e', code], { cwd, env: { ...env, ...extraEnv }, encoding: 'utf8', timeout: 30_000 })
+    assert.equal(r.status, 0, r.stderr)
+    return JSON.parse(r.stdout)
+  }
+  // two copies of the same binary: which one loaded is told by its path
+  const nested = layout('nested', [[`node_modules/${BIN}`, BIN], [`node_modules/${BIN}/node_modules/${plat}`, plat], [`node_modules/${plat}`, plat]])
+  assert.deepEqual(load(nested), { v: 1, binary: fs.realpathSync(path.join(nested, 'node_modules', BIN, 'node_modules', plat, `${BIN}.${id}.node`)) })
+  const flat = layout('flat', [[`node_modules/${BIN}`, BIN], [`node_modules/${plat}`, plat]])
+  assert.deepEqual(load(flat), { v: 1, binary: fs.realpathSync(path.join(flat, 'node_modules', plat, `${BIN}.${id}.node`)) })
+  const layer = layout('layer', [[`node_modules/${BIN}`, BIN], [`opt/nodejs/node_modules/${plat}`, plat]])
+  const fromLayer = load(layer, { NODE_PATH: path.join(layer, 'opt', 'nodejs', 'node_modules') })
+  assert.deepEqual(fromLayer, { v: 1, binary: fs.realpathSync(path.join(layer, 'opt', 'nodejs', 'node_modules', plat, `${BIN}.${id}.node`)) })
+})
+
 // Issue 16 (cold start): the import reads one file of the package (the bundled entry, see
 // scripts/bundle.js) and opens the binary only when something needs it; the modules loaded
 // later from their own files (retry, decorators) share the entry's classes and registry.

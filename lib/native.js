@@ -111,6 +111,18 @@ function loadExact() {
   // `require`, not process.dlopen: the module cache is shared with ../binding.js, so the
   // addon is initialised once per thread whichever loader ran first.
   if (fs.existsSync(local)) return require(local)
+  // npm and pnpm install the platform package in the same node_modules as this one (pnpm: in
+  // its store, next to it), or nested in ours when that slot holds another version. Looking
+  // in those directories, in the order `require` searches them, finds the same file without
+  // the search's package.json reads (~0.2 ms of the first breaker); anything else (a layer,
+  // a hoisted monorepo) goes through `require`'s search.
+  const pkgDir = path.dirname(__dirname)
+  const dirs = [path.join(__dirname, 'node_modules'), path.join(pkgDir, 'node_modules')]
+  if (path.basename(path.dirname(pkgDir)) === 'node_modules') dirs.push(path.dirname(pkgDir))
+  for (const dir of dirs) {
+    const candidate = path.join(dir, `${PACKAGE}-${id}`, file)
+    if (fs.existsSync(candidate)) return require(candidate)
+  }
   return require(`${PACKAGE}-${id}/${file}`)
 }
 
