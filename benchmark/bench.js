@@ -49,7 +49,7 @@ const CFG = QUICK
       sustained: { breakwater: { seconds: 12, window: 2 }, opossum: { seconds: 8, window: 2 } },
       threads: { budgetMs: 1000, warmMs: 300, reps: 3 },
       cold: { rounds: 15 },
-      coldStart: { rounds: 15 },
+      coldStart: { rounds: 25 },
       stats: { circuits: 1000, reps: 25, warmMs: 300 },
       scale: { circuits: 10000, reps: 7 }
     }

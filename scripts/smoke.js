@@ -57,6 +57,15 @@ async function main() {
   assert.equal(CircuitState.OPEN, 'OPEN')
   ok('public exports present')
 
+  // The ESM entry (package.json exports["."].import) names every export of the CommonJS entry
+  // and gives its very objects; Node finds the names by scanning that file (cjs-module-lexer),
+  // whose behaviour is Node's own, so this runs under every Node version.
+  const target = require(path.join(dir, 'package.json')).exports['.'].import
+  const esm = await import(require('node:url').pathToFileURL(path.join(dir, target)).href)
+  assert.equal(esm.default, bw, 'the ESM default export is the CommonJS exports object')
+  for (const k of Object.keys(bw)) assert.equal(esm[k], bw[k], `ESM named export ${k}`)
+  ok(`ESM entry ${target}: the same ${Object.keys(bw).length} exports`)
+
   const name = `smoke-${process.pid}`
   const b = new CircuitBreaker({ name, logger: null, consecutiveFailures: 3, resetTimeout: 60_000, timeout: 0 })
   assert.equal(b.state, 'CLOSED')
