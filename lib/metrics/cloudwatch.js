@@ -268,7 +268,7 @@ async function publishToCloudWatch(client, options) {
   } else {
     const Command = commandOf(client)
     if (Command === null) {
-      throw new TypeError(`breakwater: ${where}: cannot find the PutMetricDataCommand of this client's @aws-sdk/client-cloudwatch (it is bundled into your code, or not installed where the application runs): pass it -- import { PutMetricDataCommand } from '@aws-sdk/client-cloudwatch' and call publishToCloudWatch(client, { namespace, PutMetricDataCommand })`)
+      throw new TypeError(`breakwater: ${where}: cannot find the PutMetricDataCommand of this client's @aws-sdk/client-cloudwatch (it is bundled into your code, or not installed where the application runs): pass it \u2014 import { PutMetricDataCommand } from '@aws-sdk/client-cloudwatch' and call publishToCloudWatch(client, { namespace, PutMetricDataCommand })`)
     }
     send = (input) => client.send(new Command(input))
   }
