@@ -39,13 +39,17 @@ const ESM_OUT = path.join(ROOT, 'esm.cjs')
 // Loaded by the first breaker, registry call or stats read, not at import (lib/shared.js).
 const FIRST_USE = ['lib/native.js']
 
-/** The modules under lib/ that `require(ENTRY)` loads, in load order (found by loading it). */
-function importedModules() {
-  const code = `const before = new Set(Object.keys(require.cache)); require(${JSON.stringify(path.join(ROOT, ENTRY))});
-process.stdout.write(JSON.stringify(Object.keys(require.cache).filter((k) => !before.has(k))))`
-  const loaded = JSON.parse(execFileSync(process.execPath, ['-e', code], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } }))
+/**
+ * What `require(ENTRY)` does, found by loading it in a child: `files`, the modules under lib/
+ * it loads, in load order; `names`, the names it exports.
+ */
+function loadEntry() {
+  const code = `const before = new Set(Object.keys(require.cache)); const m = require(${JSON.stringify(path.join(ROOT, ENTRY))});
+process.stdout.write(JSON.stringify({ loaded: Object.keys(require.cache).filter((k) => !before.has(k)), names: Object.keys(m) }))`
+  const { loaded, names } = JSON.parse(execFileSync(process.execPath, ['-e', code], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } }))
   const lib = path.join(ROOT, 'lib') + path.sep
-  return loaded.filter((f) => f.startsWith(lib) && f.endsWith('.js')).map((f) => path.relative(ROOT, f).split(path.sep).join('/'))
+  const files = loaded.filter((f) => f.startsWith(lib) && f.endsWith('.js')).map((f) => path.relative(ROOT, f).split(path.sep).join('/'))
+  return { files, names }
 }
 
 /** The literal relative `require`s of a module that name another module of the bundle. */
@@ -59,8 +63,8 @@ function depsOf(file, source, index) {
 }
 
 /** The text of index.js for the sources as they are now. */
-function generate({ release = false } = {}) {
-  const files = importedModules()
+function generate({ release = false, entry = loadEntry() } = {}) {
+  const files = [...entry.files]
   if (files[0] !== ENTRY) throw new Error(`bundle: ${ENTRY} did not load first (${files[0]})`)
   for (const f of FIRST_USE) if (!files.includes(f)) files.push(f)
   const index = new Map(files.map((f, i) => [f, i]))
@@ -138,14 +142,8 @@ module.exports = load(0)
 `
 }
 
-/** The names lib/index.js exports (found by loading it). */
-function exportNames() {
-  const code = `process.stdout.write(JSON.stringify(Object.keys(require(${JSON.stringify(path.join(ROOT, ENTRY))}))))`
-  return JSON.parse(execFileSync(process.execPath, ['-e', code], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } }))
-}
-
 /** The text of esm.cjs, the ESM entry: see the comment it starts with. */
-function generateEsm(names = exportNames()) {
+function generateEsm(names = loadEntry().names) {
   for (const n of names) if (!/^[A-Za-z_$][\w$]*$/.test(n)) throw new Error(`bundle: export name ${JSON.stringify(n)} is not an identifier`)
   return `${ESM_HEADER}const entry = require('./index.js')
 module.exports = entry
@@ -173,7 +171,8 @@ const ESM_HEADER = `'use strict'
 
 /** Writes index.js and esm.cjs (each through a rename: a process loading it never reads half a file). */
 function write(options) {
-  for (const [file, text] of [[OUT, generate(options)], [ESM_OUT, generateEsm()]]) {
+  const entry = loadEntry()
+  for (const [file, text] of [[OUT, generate({ ...options, entry })], [ESM_OUT, generateEsm(entry.names)]]) {
     const tmp = `${file}.${process.pid}.tmp`
     fs.writeFileSync(tmp, text)
     fs.renameSync(tmp, file)
